@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("webapp.core.api.urls")),
+    path("api/v1/", include("webapp.datasets.api.urls")),
+    path("api/v1/", include("webapp.training.api.urls")),
+    path("", include("webapp.ui.urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,145 @@
+"""Training jobs, model versions, predictions and bulk-inference batches."""
+
+from django.conf import settings
+from django.db import models
+
+from webapp.datasets.models import Image, Project
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class TrainingMode(models.TextChoices):
+    AUTO = "auto", "Auto"
+    UNSUPERVISED = "unsupervised", "Unsupervised"
+    SUPERVISED = "supervised", "Supervised"
+
+
+class Preset(models.TextChoices):
+    FAST = "fast", "Fast"
+    PAPER = "paper", "Paper"
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    AUTO = "auto", "Automatic retraining"
+
+
+class TrainingJob(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.MANUAL)
+    mode = models.CharField(max_length=16, choices=TrainingMode.choices, default=TrainingMode.AUTO)
+    resolved_mode = models.CharField(max_length=16, choices=TrainingMode.choices, blank=True, default="")
+    preset = models.CharField(max_length=8, choices=Preset.choices, default=Preset.FAST)
+    epochs = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    phase = models.CharField(max_length=32, blank=True, default="", help_text="features | train | evaluate | ...")
+    progress = models.FloatField(default=0.0)
+    epoch = models.PositiveIntegerField(default=0)
+    history = models.JSONField(default=list, blank=True, help_text="[{epoch, loss}]")
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    device = models.CharField(max_length=32, blank=True, default="")
+    worker = models.CharField(max_length=255, blank=True, default="")
+    dispatch_count = models.PositiveIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Never two queued/running jobs for one project, even under concurrent requests.
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_training_job_per_project",
+            )
+        ]
+
+
+class ModelVersion(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    job = models.OneToOneField(
+        TrainingJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="model_version"
+    )
+    version = models.PositiveIntegerField()
+    mode = models.CharField(max_length=16, choices=TrainingMode.choices)
+    preset = models.CharField(max_length=8, choices=Preset.choices, default=Preset.FAST)
+    backbone = models.CharField(max_length=64)
+    image_size = models.PositiveIntegerField()
+    threshold = models.FloatField()
+    is_active = models.BooleanField(default=False)
+    checkpoint = models.FileField(max_length=255)
+    metrics = models.JSONField(default=dict, blank=True)
+    train_counts = models.JSONField(default=dict, blank=True)
+    test_counts = models.JSONField(default=dict, blank=True)
+    curves = models.JSONField(default=dict, blank=True, help_text="ROC/PR curves and score histograms for the UI")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="unique_model_version"),
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(is_active=True), name="one_active_model_per_project"
+            ),
+        ]
+
+
+class Prediction(models.Model):
+    """Score and heatmap of one image by one model version. `is_defective` follows the version's threshold."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    score = models.FloatField(db_index=True)
+    heatmap = models.FileField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "model_version"], name="unique_prediction")]
+
+    @property
+    def is_defective(self) -> bool:
+        return self.score >= self.model_version.threshold
+
+
+class InferenceBatch(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="inference_batches")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="inference_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class InferenceItem(models.Model):
+    batch = models.ForeignKey(InferenceBatch, on_delete=models.CASCADE, related_name="items")
+    filename = models.CharField(max_length=255)
+    file = models.FileField(max_length=255)
+    chunk = models.PositiveIntegerField(default=0, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+    heatmap = models.FileField(max_length=255, blank=True)
+    error = models.TextField(blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
