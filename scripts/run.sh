@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Run SuperSimpleNet Studio on one machine: migrate, create the first admin, start web + workers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DATA_DIR="${DATA_DIR:-$PWD/data}"
+mkdir -p "$DATA_DIR"
+
+# A deployment keeps its own secret key; a one-machine install generates one once and keeps it in DATA_DIR.
+if [ -z "${SECRET_KEY:-}" ]; then
+  if [ ! -s "$DATA_DIR/secret_key" ]; then
+    (umask 077; $PY -c "import secrets; print(secrets.token_urlsafe(50))" > "$DATA_DIR/secret_key")
+  fi
+  SECRET_KEY="$(cat "$DATA_DIR/secret_key")"
+  export SECRET_KEY
+fi
+
+# Decide the broker once (Redis if one answers, else the embedded one) so web and workers agree.
+if [ -z "${CELERY_BROKER_URL:-}" ]; then
+  CELERY_BROKER_URL="$($PY -c 'import django, os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings"); django.setup(); from django.conf import settings; print(settings.CELERY_BROKER_URL)')"
+  export CELERY_BROKER_URL
+fi
+
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
+
+$PY manage.py migrate --noinput
+$PY manage.py collectstatic --noinput --verbosity 0
+$PY manage.py ensure_admin
+$PY manage.py runtime_info
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+.venv/bin/gunicorn webapp.config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_CONCURRENCY" \
+  --threads 4 --timeout 300 --access-logfile - &
+pids+=($!)
+# One training at a time on its own worker, so scoring and bulk inference never wait behind a training.
+.venv/bin/celery -A webapp.config worker -Q train --concurrency 1 -n "train@%h" --loglevel INFO &
+pids+=($!)
+.venv/bin/celery -A webapp.config worker -Q infer --concurrency "${INFER_CONCURRENCY:-1}" -n "infer@%h" -B \
+  --schedule "$DATA_DIR/celerybeat-schedule" --loglevel INFO &
+pids+=($!)
+
+echo
+echo "SuperSimpleNet Studio is running at http://$HOST:$PORT/  (API docs: http://$HOST:$PORT/api/v1/docs/)"
+echo "Press Ctrl+C to stop."
+wait -n
