@@ -1,1 +1,16 @@
-urlpatterns: list = []
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from . import views
+
+app_name = "ui"
+
+urlpatterns = [
+    path("accounts/login/", views.StudioLoginView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("", views.projects, name="projects"),
+    path("projects/<int:project_id>/", views.gallery, name="gallery"),
+    path("projects/<int:project_id>/images/<int:image_id>/", views.labeller, name="labeller"),
+    path("projects/<int:project_id>/review/", views.review, name="review"),
+    path("projects/<int:project_id>/training/", views.training, name="training"),
+]

@@ -1,0 +1,148 @@
+// REST client for /api/v1/: session auth with the CSRF header, JSON in and out, errors as ApiError with
+// the server's `detail` so pages can show the reason in words next to what caused it.
+
+const BASE = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, detail, body) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+    this.body = body;
+  }
+}
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) return meta.content;
+  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+function describe(status, body, fallback) {
+  if (body && typeof body === "object" && body.detail) return String(body.detail);
+  if (status === 0) return "The server could not be reached. Check the connection and try again.";
+  if (status === 401) return "Your session has ended. Log in again.";
+  if (status === 403) return "You do not have permission to do this.";
+  if (status === 404) return "Not found.";
+  if (status === 413) return "Too large for the server.";
+  if (status >= 500) return `The server failed (${status}). Try again in a moment.`;
+  return fallback || `Request failed (${status}).`;
+}
+
+export function url(path, params) {
+  let out = path.startsWith("/") ? path : `${BASE}/${path}`;
+  if (params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") q.set(k, v);
+    }
+    const qs = q.toString();
+    if (qs) out += (out.includes("?") ? "&" : "?") + qs;
+  }
+  return out;
+}
+
+/** fetch() a JSON endpoint. `path` is relative to /api/v1/ unless it starts with "/". */
+export async function api(method, path, { json, body, params, headers = {}, signal } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin", signal };
+  if (method !== "GET" && method !== "HEAD") init.headers["X-CSRFToken"] = csrfToken();
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  let res;
+  try {
+    res = await fetch(url(path, params), init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, describe(0));
+  }
+  if (res.status === 204) return null;
+  const type = res.headers.get("Content-Type") || "";
+  let data = null;
+  if (type.includes("json")) {
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) throw new ApiError(res.status, describe(res.status, data), data);
+  return data;
+}
+
+export const get = (path, params, opts = {}) => api("GET", path, { ...opts, params });
+export const post = (path, json) => api("POST", path, { json });
+export const patch = (path, json) => api("PATCH", path, { json });
+export const del = (path) => api("DELETE", path);
+
+/** GET a binary resource (image, PNG map) as a Blob; 404 gives null. */
+export async function getBlob(path, { signal } = {}) {
+  let res;
+  try {
+    res = await fetch(path.startsWith("/") ? path : url(path), { credentials: "same-origin", signal });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, describe(0));
+  }
+  if (res.status === 404) return null;
+  if (!res.ok) {
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(res.status, describe(res.status, data), data);
+  }
+  return res.blob();
+}
+
+/** PUT raw bytes (a PNG mask). */
+export function putBytes(path, blob, contentType) {
+  return api("PUT", path, { body: blob, headers: { "Content-Type": contentType } });
+}
+
+/**
+ * multipart POST through XMLHttpRequest so that upload progress can be shown.
+ * Resolves with {status, data}; rejects with ApiError (network failures and non-2xx answers).
+ */
+export function upload(path, formData, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url(path));
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.withCredentials = true;
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && onProgress) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () => reject(new ApiError(0, describe(0)));
+    xhr.onload = () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, data });
+      else reject(new ApiError(xhr.status, describe(xhr.status, data), data));
+    };
+    xhr.send(formData);
+  });
+}
+
+/** Every page of a list endpoint (used for "select all matching" without a server-side bulk filter). */
+export async function getAll(path, params, { limit = 100000 } = {}) {
+  const out = [];
+  let page = 1;
+  for (;;) {
+    const data = await get(path, { ...params, page, page_size: 500 });
+    out.push(...data.results);
+    if (!data.next || out.length >= limit) return out;
+    page += 1;
+  }
+}
