@@ -1,0 +1,507 @@
+// /projects/{id}/ — thumbnails with badges, filters, paging, upload, bulk curation.
+import { api, get, upload } from "./api.js";
+import { byTestId, config, fmt, h, isTyping, showError, toast } from "./dom.js";
+import { labellerHref, FILTER_KEYS } from "./nav.js";
+
+const cfg = config();
+const pid = cfg.projectId;
+const grid = byTestId("gallery-grid");
+const filtersForm = document.getElementById("filters");
+const galleryError = byTestId("gallery-error");
+const bulkError = byTestId("bulk-error");
+const pageSizeSel = byTestId("page-size");
+
+const state = {
+  filters: {},
+  page: 1,
+  pageSize: 120,
+  count: 0,
+  items: [],
+  selected: new Set(),
+  allMatching: false, // "select all matching the filter": the selection is the filter, not a list of ids
+  anchor: null, // index on the page of the last plain click, for shift-click ranges
+  loading: null,
+};
+
+// ---------- filters and URL ----------
+
+function readUrl() {
+  const q = new URLSearchParams(window.location.search);
+  for (const k of FILTER_KEYS) state.filters[k] = q.get(k) || "";
+  state.page = Math.max(1, parseInt(q.get("page") || "1", 10) || 1);
+  const size = parseInt(q.get("page_size") || "120", 10);
+  state.pageSize = [60, 120, 240, 500].includes(size) ? size : 120;
+  for (const k of FILTER_KEYS) if (filtersForm.elements[k]) filtersForm.elements[k].value = state.filters[k];
+  pageSizeSel.value = String(state.pageSize);
+}
+
+function writeUrl() {
+  const q = new URLSearchParams();
+  for (const k of FILTER_KEYS) if (state.filters[k]) q.set(k, state.filters[k]);
+  if (state.page > 1) q.set("page", state.page);
+  if (state.pageSize !== 120) q.set("page_size", state.pageSize);
+  const qs = q.toString();
+  history.replaceState(null, "", qs ? `?${qs}` : window.location.pathname);
+}
+
+function apiFilters() {
+  const out = {};
+  for (const k of FILTER_KEYS) if (state.filters[k]) out[k] = state.filters[k];
+  return out;
+}
+
+filtersForm.addEventListener("change", () => {
+  for (const k of FILTER_KEYS) state.filters[k] = filtersForm.elements[k] ? filtersForm.elements[k].value : "";
+  state.page = 1;
+  clearSelection();
+  loadPage();
+});
+filtersForm.addEventListener("submit", (e) => e.preventDefault());
+pageSizeSel.addEventListener("change", () => {
+  state.pageSize = parseInt(pageSizeSel.value, 10);
+  state.page = 1;
+  loadPage();
+});
+
+// ---------- grid ----------
+
+const LABEL_TEXT = { good: "Good", defective: "Defective", unlabeled: "Unlabeled" };
+
+function tile(img, index) {
+  const pos = (state.page - 1) * state.pageSize + index + 1;
+  const pred = img.prediction;
+  const selected = state.allMatching || state.selected.has(img.id);
+  const box = h("input", {
+    type: "checkbox",
+    class: "tile-check",
+    "aria-label": `Select ${img.filename}`,
+    "data-testid": "tile-check",
+  });
+  box.checked = selected;
+  box.addEventListener("click", (e) => onSelectClick(e, index));
+  return h(
+    "li",
+    {
+      class: `tile label-${img.label}${selected ? " selected" : ""}`,
+      "data-testid": "tile",
+      "data-id": img.id,
+      "data-label": img.label,
+    },
+    box,
+    h(
+      "a",
+      {
+        href: labellerHref(cfg, img.id, state.filters, pos),
+        class: "tile-link",
+        title: img.filename,
+        onclick: (e) => {
+          if (e.shiftKey || e.ctrlKey || e.metaKey) {
+            e.preventDefault();
+            onSelectClick(e, index);
+          }
+        },
+      },
+      h("img", { src: img.thumbnail_url, alt: img.filename, loading: "lazy", decoding: "async", width: 160, height: 160 }),
+    ),
+    h(
+      "div",
+      { class: "tile-badges" },
+      h("span", { class: `badge badge-${img.label}`, "data-testid": "label-badge" }, LABEL_TEXT[img.label] || img.label),
+      img.has_mask ? h("span", { class: "badge badge-mask", title: "Has a defect mask", "data-testid": "mask-badge" }, "mask") : null,
+      img.split === "test" ? h("span", { class: "badge badge-split", title: "Test split" }, "test") : null,
+      pred && pred.score !== undefined && pred.score !== null
+        ? h(
+            "span",
+            {
+              class: `badge badge-score${pred.is_defective ? " hot" : ""}`,
+              title: `Score of the active model${pred.is_defective ? " (above its threshold)" : ""}`,
+              "data-testid": "score-badge",
+            },
+            fmt.score(pred.score),
+          )
+        : null,
+    ),
+    h("div", { class: "tile-name", title: img.filename }, img.filename),
+  );
+}
+
+function render() {
+  grid.replaceChildren(...state.items.map(tile));
+  byTestId("gallery-empty").hidden = state.items.length > 0;
+  const pages = Math.max(1, Math.ceil(state.count / state.pageSize));
+  byTestId("page-info").textContent = `Page ${state.page} of ${pages}`;
+  byTestId("prev-page").disabled = state.page <= 1;
+  byTestId("next-page").disabled = state.page >= pages;
+  byTestId("result-count").textContent = `${state.count.toLocaleString()} matching`;
+  renderSelection();
+}
+
+async function loadPage() {
+  writeUrl();
+  if (state.loading) state.loading.abort();
+  const ctrl = new AbortController();
+  state.loading = ctrl;
+  grid.setAttribute("aria-busy", "true");
+  try {
+    const data = await get(
+      `projects/${pid}/images/`,
+      { ...apiFilters(), page: state.page, page_size: state.pageSize },
+      { signal: ctrl.signal },
+    );
+    state.items = data.results;
+    state.count = data.count;
+    showError(galleryError, null);
+    render();
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    if (err.status === 404 && state.page > 1) {
+      // The page vanished (images deleted or filter narrowed): go to the last page that exists.
+      state.page = 1;
+      loadPage();
+      return;
+    }
+    showError(galleryError, `Could not load images: ${err.detail || err.message}`);
+  } finally {
+    if (state.loading === ctrl) {
+      state.loading = null;
+      grid.removeAttribute("aria-busy");
+    }
+  }
+}
+
+document.querySelector('[data-action="prev-page"]').addEventListener("click", () => {
+  state.page = Math.max(1, state.page - 1);
+  loadPage();
+});
+document.querySelector('[data-action="next-page"]').addEventListener("click", () => {
+  state.page += 1;
+  loadPage();
+});
+
+// ---------- selection ----------
+
+function selectionSize() {
+  return state.allMatching ? state.count : state.selected.size;
+}
+
+function renderSelection() {
+  const n = selectionSize();
+  byTestId("selection-count").textContent = n
+    ? `${n.toLocaleString()} selected${state.allMatching ? " (all matching the filter)" : ""}`
+    : "Nothing selected";
+  for (const el of ["bulk-label", "bulk-split", "bulk-delete"]) byTestId(el).disabled = n === 0;
+  for (const li of grid.children) {
+    const on = state.allMatching || state.selected.has(Number(li.dataset.id));
+    li.classList.toggle("selected", on);
+    const box = li.querySelector(".tile-check");
+    if (box) box.checked = on;
+  }
+}
+
+function onSelectClick(e, index) {
+  const id = state.items[index].id;
+  if (state.allMatching) {
+    // Leaving "all matching" keeps what is on screen selected, minus the one clicked.
+    state.allMatching = false;
+    state.selected = new Set(state.items.map((i) => i.id));
+  }
+  if (e.shiftKey && state.anchor !== null) {
+    const [a, b] = [Math.min(state.anchor, index), Math.max(state.anchor, index)];
+    for (let i = a; i <= b; i++) state.selected.add(state.items[i].id);
+  } else if (state.selected.has(id)) {
+    state.selected.delete(id);
+    state.anchor = index;
+  } else {
+    state.selected.add(id);
+    state.anchor = index;
+  }
+  renderSelection();
+}
+
+function clearSelection() {
+  state.selected.clear();
+  state.allMatching = false;
+  state.anchor = null;
+  renderSelection();
+}
+
+document.querySelector('[data-action="select-page"]').addEventListener("click", () => {
+  state.allMatching = false;
+  for (const i of state.items) state.selected.add(i.id);
+  renderSelection();
+});
+document.querySelector('[data-action="select-matching"]').addEventListener("click", () => {
+  state.allMatching = true;
+  renderSelection();
+});
+document.querySelector('[data-action="clear-selection"]').addEventListener("click", clearSelection);
+
+// ---------- bulk actions ----------
+
+/**
+ * One request for the whole selection: POST images/bulk/ with the ids (or the filter when
+ * "all matching" is on, so 10,000 images need no id list).
+ */
+async function bulk(action, value) {
+  const n = selectionSize();
+  if (!n) return;
+  if (action === "delete" && !window.confirm(`Delete ${n.toLocaleString()} image${n === 1 ? "" : "s"}? This cannot be undone.`)) return;
+  showError(bulkError, null);
+  const body = { action };
+  if (action === "label") body.label = value;
+  if (action === "split") body.split = value;
+  try {
+    if (state.allMatching) body.filter = apiFilters();
+    else body.ids = Array.from(state.selected);
+    const res = await api("POST", `projects/${pid}/images/bulk/`, { json: body });
+    const done = res && (res.updated ?? res.deleted ?? res.count);
+    toast(`${action === "delete" ? "Deleted" : "Updated"} ${(done ?? n).toLocaleString()} image${(done ?? n) === 1 ? "" : "s"}.`);
+    clearSelection();
+  } catch (err) {
+    showError(bulkError, `${action === "delete" ? "Delete" : "Update"} failed: ${err.detail || err.message}`);
+  }
+  byTestId("bulk-label").value = "";
+  byTestId("bulk-split").value = "";
+  await Promise.all([loadPage(), loadProject()]);
+}
+
+byTestId("bulk-label").addEventListener("change", (e) => e.target.value && bulk("label", e.target.value));
+byTestId("bulk-split").addEventListener("change", (e) => e.target.value && bulk("split", e.target.value));
+byTestId("bulk-delete").addEventListener("click", () => bulk("delete"));
+
+// ---------- project status: counts, active model, running job ----------
+
+let jobTimer = null;
+
+async function loadProject() {
+  try {
+    const p = await get(`projects/${pid}/`);
+    for (const [k, v] of Object.entries(p.counts || {})) {
+      const dd = document.querySelector(`[data-count="${k}"]`);
+      if (dd) dd.textContent = Number(v).toLocaleString();
+    }
+    const el = byTestId("active-model");
+    const m = p.active_model;
+    if (m === null || m === undefined) {
+      el.textContent = "No model yet. Label some good images and train.";
+    } else {
+      const model = typeof m === "object" ? m : await get(`models/${m}/`);
+      el.replaceChildren(
+        h("strong", {}, `v${model.version}`),
+        ` ${model.mode || ""} · threshold ${fmt.score(model.threshold)}`,
+        model.metrics && model.metrics.image_auroc !== null && model.metrics.image_auroc !== undefined
+          ? ` · AUROC ${fmt.metric(model.metrics.image_auroc)}`
+          : "",
+      );
+      el.classList.remove("muted");
+    }
+  } catch (err) {
+    byTestId("active-model").textContent = `Could not load the project: ${err.detail || err.message}`;
+  }
+}
+
+async function loadJob() {
+  const el = byTestId("running-job");
+  let running = null;
+  try {
+    const data = await get(`projects/${pid}/training-jobs/`, { page_size: 5 });
+    running = (data.results || []).find((j) => j.status === "queued" || j.status === "running") || null;
+    el.replaceChildren(
+      running
+        ? h(
+            "a",
+            { href: cfg.urls.training },
+            `Training #${running.id} ${running.status} · ${fmt.pct(running.progress)}`,
+          )
+        : h("a", { href: cfg.urls.training }, "No training running"),
+    );
+  } catch (err) {
+    el.textContent = `Training status unavailable: ${err.detail || err.message}`;
+  }
+  clearTimeout(jobTimer);
+  // Poll fast while a job runs, so a finished model (and its scores) shows up without a reload.
+  jobTimer = setTimeout(() => {
+    const wasRunning = !!running;
+    loadJob().then((nowRunning) => {
+      if (wasRunning && !nowRunning) {
+        loadProject();
+        loadPage();
+      }
+    });
+  }, running ? 2000 : 10000);
+  return running;
+}
+
+// ---------- upload ----------
+
+const uploadList = byTestId("upload-list");
+const IMAGE_CHUNK_FILES = 4;
+const IMAGE_CHUNK_BYTES = 16 * 1024 * 1024;
+const PARALLEL = 2;
+
+function uploadRow(file) {
+  const bar = h("div", { class: "progress-bar" });
+  const status = h("span", { class: "upload-status muted" }, "waiting");
+  const row = h(
+    "li",
+    { class: "upload-row", "data-testid": "upload-row", "data-name": file.name },
+    h("span", { class: "upload-name", title: file.name }, file.name),
+    h("span", { class: "muted small" }, fmt.bytes(file.size)),
+    h("div", { class: "progress small" }, bar),
+    status,
+  );
+  uploadList.prepend(row);
+  return {
+    progress(f) {
+      bar.style.width = `${Math.round(f * 100)}%`;
+      status.textContent = f >= 1 ? "processing…" : `${Math.round(f * 100)} %`;
+    },
+    done(text, kind = "ok") {
+      bar.style.width = "100%";
+      row.dataset.state = kind;
+      status.textContent = text;
+      status.className = `upload-status ${kind === "error" ? "error" : kind === "ok" ? "ok" : "muted"}`;
+    },
+  };
+}
+
+function chunk(files) {
+  const out = [];
+  let cur = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (cur.length && (cur.length >= IMAGE_CHUNK_FILES || bytes + f.size > IMAGE_CHUNK_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(f);
+    bytes += f.size;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+async function sendImages(group) {
+  const fd = new FormData();
+  for (const { file } of group) fd.append("files", file, file.name);
+  try {
+    const { data } = await upload(`projects/${pid}/images/`, fd, (f) => group.forEach(({ row }) => row.progress(f)));
+    const results = Array.isArray(data) ? data : (data && data.results) || [];
+    group.forEach(({ row, file }, i) => {
+      const r = results[i] || results.find((x) => x.filename === file.name);
+      if (!r) row.done("uploaded");
+      else if (r.duplicate) row.done("already in the project", "dup");
+      else if (r.detail || r.error) row.done(r.detail || r.error, "error");
+      else row.done("uploaded");
+    });
+  } catch (err) {
+    if (group.length > 1 && err.status && err.status < 500) {
+      // One bad file refuses the whole request: send the files one by one so each gets its own answer.
+      for (const item of group) await sendImages([item]);
+      return;
+    }
+    group.forEach(({ row }) => row.done(err.detail || err.message, "error"));
+  }
+}
+
+async function sendZip(file) {
+  const row = uploadRow(file);
+  const fd = new FormData();
+  fd.append("archive", file, file.name);
+  let job;
+  try {
+    ({ data: job } = await upload(`projects/${pid}/imports/`, fd, (f) => row.progress(f)));
+  } catch (err) {
+    row.done(err.detail || err.message, "error");
+    return;
+  }
+  for (;;) {
+    const created = job.created ?? 0;
+    row.progress(1);
+    row.done(`importing ${fmt.pct(job.progress)} · ${created} new`, "busy");
+    if (!["queued", "running"].includes(job.status)) break;
+    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      job = await get(`imports/${job.id}/`);
+    } catch (err) {
+      row.done(`Import status unavailable: ${err.detail || err.message}`, "error");
+      return;
+    }
+  }
+  const skipped = Array.isArray(job.skipped) ? job.skipped.length : job.skipped || 0;
+  const errors = Array.isArray(job.errors) ? job.errors : [];
+  if (job.status === "failed") {
+    row.done(`import failed: ${job.error || (errors[0] && errors[0].reason) || "unknown reason"}`, "error");
+  } else {
+    const created = job.created ?? 0;
+    if (errors.length) {
+      const first = errors[0];
+      row.done(`imported ${created}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error");
+    } else {
+      row.done(`imported ${created} image(s)${skipped ? `, ${skipped} skipped` : ""}`, "ok");
+    }
+  }
+}
+
+async function handleFiles(fileList) {
+  const files = Array.from(fileList);
+  if (!files.length) return;
+  const zips = files.filter((f) => /\.zip$/i.test(f.name) || f.type === "application/zip");
+  const images = files.filter((f) => !zips.includes(f)).map((file) => ({ file, row: uploadRow(file) }));
+  const groups = chunk(images.map((i) => i.file)).map((g) => g.map((f) => images.find((i) => i.file === f)));
+  let next = 0;
+  const worker = async () => {
+    while (next < groups.length) await sendImages(groups[next++]);
+  };
+  await Promise.all([...Array.from({ length: Math.min(PARALLEL, groups.length) }, worker), ...zips.map(sendZip)]);
+  await Promise.all([loadPage(), loadProject()]);
+}
+
+const drop = byTestId("dropzone");
+const input = byTestId("upload-input");
+input.addEventListener("change", () => {
+  handleFiles(input.files).finally(() => {
+    input.value = "";
+  });
+});
+drop.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" || e.key === " ") {
+    e.preventDefault();
+    input.click();
+  }
+});
+for (const t of [drop, document.body]) {
+  t.addEventListener("dragover", (e) => {
+    if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+}
+document.body.addEventListener("dragleave", (e) => {
+  if (e.target === document.body || e.target === drop) drop.classList.remove("over");
+});
+document.body.addEventListener("drop", (e) => {
+  if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+  e.preventDefault();
+  drop.classList.remove("over");
+  handleFiles(e.dataTransfer.files);
+});
+
+// ---------- keyboard ----------
+
+document.addEventListener("keydown", (e) => {
+  if (isTyping(e)) return;
+  if (e.key === "Escape") clearSelection();
+  else if (e.key === "a" && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    for (const i of state.items) state.selected.add(i.id);
+    renderSelection();
+  }
+});
+
+readUrl();
+loadPage();
+loadProject();
+loadJob();
+

@@ -1,0 +1,585 @@
+// /projects/{id}/images/{image_id}/ — full-resolution viewer with zoom/pan, label keys, mask painter and
+// heatmap overlay. Previous/next follow the gallery's filter and order, carried in the URL query.
+
+import { api, get, getBlob, patch, putBytes } from "./api.js";
+import { byTestId, config, fmt, isTyping, showError, toast } from "./dom.js";
+import { Heatmap } from "./heatmap.js";
+import { FILTER_KEYS, galleryHref, labellerHref } from "./nav.js";
+import { MASK_RGB, MaskPainter } from "./painter.js";
+
+const cfg = config();
+const imageId = cfg.imageId;
+const query = new URLSearchParams(window.location.search);
+const filters = Object.fromEntries(FILTER_KEYS.map((k) => [k, query.get(k) || ""]));
+let pos = parseInt(query.get("pos") || "0", 10) || 0;
+
+const canvas = byTestId("mask-canvas");
+const stage = byTestId("stage");
+const ctx = canvas.getContext("2d");
+const cursorEl = byTestId("brush-cursor");
+const stageMsg = byTestId("stage-msg");
+const sizeInput = byTestId("brush-size");
+const maskOpacityInput = byTestId("mask-opacity");
+const heatOpacityInput = byTestId("heatmap-opacity");
+const heatThresholdInput = byTestId("heatmap-threshold");
+const heatToggle = byTestId("heatmap-toggle");
+const maskStatus = byTestId("mask-status");
+const maskError = byTestId("mask-error");
+
+const view = { scale: 1, tx: 0, ty: 0, fitted: true };
+let image = null; // API image
+let pixels = null; // HTMLImageElement with the image file
+let painter = null;
+let heat = null;
+let heatCanvas = null;
+let tool = "brush";
+let spaceHeld = false;
+let drag = null; // {kind: "paint"|"pan", ...}
+let serverHasMask = false;
+let saving = null;
+
+// ---------- drawing ----------
+
+let frame = 0;
+function requestDraw() {
+  if (!frame) frame = requestAnimationFrame(draw);
+}
+
+function draw() {
+  frame = 0;
+  const dpr = window.devicePixelRatio || 1;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!image) return;
+  ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.tx, dpr * view.ty);
+  ctx.imageSmoothingEnabled = view.scale < 2;
+  if (pixels) ctx.drawImage(pixels, 0, 0, image.width, image.height);
+  if (heatCanvas && heatToggle.checked) {
+    ctx.globalAlpha = heatOpacityInput.value / 100;
+    ctx.drawImage(heatCanvas, 0, 0, image.width, image.height);
+  }
+  if (painter) {
+    ctx.globalAlpha = maskOpacityInput.value / 100;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(painter.canvas, 0, 0);
+  }
+  ctx.globalAlpha = 1;
+  byTestId("zoom").textContent = `${Math.round(view.scale * 100)} %`;
+}
+
+function resize() {
+  const dpr = window.devicePixelRatio || 1;
+  const r = stage.getBoundingClientRect();
+  canvas.width = Math.max(1, Math.round(r.width * dpr));
+  canvas.height = Math.max(1, Math.round(r.height * dpr));
+  canvas.style.width = `${r.width}px`;
+  canvas.style.height = `${r.height}px`;
+  if (view.fitted) fit();
+  requestDraw();
+}
+new ResizeObserver(resize).observe(stage);
+
+function fit() {
+  if (!image) return;
+  const r = stage.getBoundingClientRect();
+  const s = Math.min(r.width / image.width, r.height / image.height) * 0.98;
+  view.scale = s;
+  view.tx = (r.width - image.width * s) / 2;
+  view.ty = (r.height - image.height * s) / 2;
+  view.fitted = true;
+  updateCursorSize();
+  requestDraw();
+}
+
+function zoomAt(factor, sx, sy) {
+  const s = Math.min(64, Math.max(0.01, view.scale * factor));
+  const f = s / view.scale;
+  view.tx = sx - (sx - view.tx) * f;
+  view.ty = sy - (sy - view.ty) * f;
+  view.scale = s;
+  view.fitted = false;
+  updateCursorSize();
+  requestDraw();
+}
+
+function toImage(e) {
+  const r = canvas.getBoundingClientRect();
+  const sx = e.clientX - r.left;
+  const sy = e.clientY - r.top;
+  return [(sx - view.tx) / view.scale, (sy - view.ty) / view.scale, sx, sy];
+}
+
+// ---------- pointer: paint, erase, pan, zoom ----------
+
+function brushSize() {
+  return parseInt(sizeInput.value, 10);
+}
+
+function updateCursorSize() {
+  const d = Math.max(2, brushSize() * view.scale);
+  cursorEl.style.width = `${d}px`;
+  cursorEl.style.height = `${d}px`;
+  byTestId("brush-size-value").textContent = sizeInput.value;
+}
+
+function moveCursor(e) {
+  const r = canvas.getBoundingClientRect();
+  const show = painter && !spaceHeld && tool !== "pan";
+  cursorEl.hidden = !show;
+  if (!show) return;
+  cursorEl.style.transform = `translate(${e.clientX - r.left}px, ${e.clientY - r.top}px) translate(-50%, -50%)`;
+  cursorEl.classList.toggle("erase", tool === "eraser");
+}
+
+canvas.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  const [, , sx, sy] = toImage(e);
+  const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+  zoomAt(Math.exp(-delta * 0.0015), sx, sy);
+}, { passive: false });
+
+canvas.addEventListener("pointerdown", (e) => {
+  if (!image) return;
+  canvas.focus({ preventScroll: true });
+  const [x, y, sx, sy] = toImage(e);
+  const panning = e.button === 1 || (e.button === 0 && (spaceHeld || tool === "pan"));
+  if (panning) {
+    drag = { kind: "pan", sx, sy, tx: view.tx, ty: view.ty };
+  } else if (e.button === 0 && painter) {
+    drag = { kind: "paint" };
+    painter.beginStroke(x, y, brushSize(), tool === "eraser");
+    setMaskStatus();
+  } else {
+    return;
+  }
+  canvas.setPointerCapture(e.pointerId);
+  e.preventDefault();
+});
+
+canvas.addEventListener("pointermove", (e) => {
+  moveCursor(e);
+  if (!drag) return;
+  if (drag.kind === "pan") {
+    const [, , sx, sy] = toImage(e);
+    view.tx = drag.tx + sx - drag.sx;
+    view.ty = drag.ty + sy - drag.sy;
+    view.fitted = false;
+    requestDraw();
+    return;
+  }
+  // Coalesced events keep fast strokes smooth: every intermediate pointer position becomes a segment.
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+  for (const ev of events.length ? events : [e]) {
+    const [x, y] = toImage(ev);
+    painter.extendStroke(x, y);
+  }
+});
+
+function endDrag() {
+  if (drag && drag.kind === "paint") {
+    painter.endStroke();
+    setMaskStatus();
+    updateHistoryButtons();
+    setLabelButtons(image.label); // unchanged until the mask is saved, which makes the image defective
+  }
+  drag = null;
+}
+canvas.addEventListener("pointerup", endDrag);
+canvas.addEventListener("pointercancel", endDrag);
+canvas.addEventListener("pointerleave", () => {
+  cursorEl.hidden = true;
+});
+canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+
+// ---------- tools ----------
+
+function setTool(t) {
+  tool = t;
+  for (const b of document.querySelectorAll("[data-tool]")) b.setAttribute("aria-pressed", String(b.dataset.tool === t));
+  canvas.classList.toggle("panning", t === "pan");
+}
+for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("click", () => setTool(b.dataset.tool));
+
+function setBrush(v) {
+  sizeInput.value = String(Math.max(1, Math.min(parseInt(sizeInput.max, 10), Math.round(v))));
+  updateCursorSize();
+}
+sizeInput.addEventListener("input", updateCursorSize);
+maskOpacityInput.addEventListener("input", requestDraw);
+heatOpacityInput.addEventListener("input", requestDraw);
+heatToggle.addEventListener("change", requestDraw);
+heatThresholdInput.addEventListener("input", renderHeat);
+
+function updateHistoryButtons() {
+  byTestId("undo").disabled = !painter || !painter.canUndo;
+  byTestId("redo").disabled = !painter || !painter.canRedo;
+}
+
+function setMaskStatus(text) {
+  if (text !== undefined) maskStatus.textContent = text;
+  else maskStatus.textContent = painter && painter.dirty ? "unsaved changes" : serverHasMask ? "saved" : "no mask";
+  maskStatus.dataset.dirty = painter && painter.dirty ? "true" : "false";
+}
+
+function undo() {
+  if (painter && painter.undo()) setMaskStatus();
+  updateHistoryButtons();
+}
+function redo() {
+  if (painter && painter.redo()) setMaskStatus();
+  updateHistoryButtons();
+}
+
+document.querySelector('[data-action="undo"]').addEventListener("click", undo);
+document.querySelector('[data-action="redo"]').addEventListener("click", redo);
+document.querySelector('[data-action="clear"]').addEventListener("click", () => {
+  if (!painter) return;
+  painter.clear();
+  setMaskStatus();
+  updateHistoryButtons();
+});
+document.querySelector('[data-action="fit"]').addEventListener("click", fit);
+document.querySelector('[data-action="one-to-one"]').addEventListener("click", oneToOne);
+
+function oneToOne() {
+  const r = stage.getBoundingClientRect();
+  zoomAt(1 / view.scale, r.width / 2, r.height / 2);
+}
+
+// ---------- saving the mask ----------
+
+/** Save the mask if it changed. Resolves true when nothing is left unsaved. */
+async function saveMask() {
+  if (!painter || !painter.dirty) return true;
+  if (saving) return saving;
+  saving = (async () => {
+    const revision = painter.revision;
+    setMaskStatus("saving…");
+    showError(maskError, null);
+    try {
+      const { blob } = await painter.toPng();
+      if (blob) {
+        await putBytes(`images/${imageId}/mask/`, blob, "image/png");
+        serverHasMask = true;
+      } else if (serverHasMask) {
+        // An all-zero mask is refused by the API: an emptied mask means "no mask".
+        await api("DELETE", `images/${imageId}/mask/`);
+        serverHasMask = false;
+      }
+      if (painter.revision === revision) painter.markSaved();
+      else painter.savedRevision = revision;
+      await refreshImage();
+      setMaskStatus();
+      return true;
+    } catch (err) {
+      showError(maskError, `Mask not saved: ${err.detail || err.message}`);
+      setMaskStatus("not saved");
+      return false;
+    } finally {
+      saving = null;
+    }
+  })();
+  return saving;
+}
+byTestId("save-mask").addEventListener("click", saveMask);
+
+window.addEventListener("beforeunload", (e) => {
+  if (painter && painter.dirty) {
+    e.preventDefault();
+    e.returnValue = "";
+  }
+});
+
+/** Leave the page only after unsaved mask work is stored. */
+async function leave(href) {
+  if (!(await saveMask())) return;
+  window.location.assign(href);
+}
+document.addEventListener("click", (e) => {
+  const a = e.target.closest && e.target.closest("a[href]");
+  if (!a || !painter || !painter.dirty || e.defaultPrevented || a.target === "_blank") return;
+  e.preventDefault();
+  leave(a.href);
+});
+
+// ---------- labels ----------
+
+function setLabelButtons(label) {
+  for (const b of document.querySelectorAll("[data-label]")) b.setAttribute("aria-pressed", String(b.dataset.label === label));
+  byTestId("current-label").textContent = label ? `label ${label}` : "";
+}
+
+async function setLabel(label) {
+  const err = byTestId("label-error");
+  showError(err, null);
+  if (painter && painter.dirty) {
+    if (label !== "defective" && painter.binary().area > 0) {
+      showError(err, "Unsaved mask: save it (the image becomes defective) or clear it first.");
+      return;
+    }
+    if (!(await saveMask())) return;
+  }
+  try {
+    image = await patch(`images/${imageId}/`, { label });
+    setLabelButtons(image.label);
+    setMaskStatus();
+    toast(`Labelled ${label}.`);
+  } catch (e) {
+    showError(err, `Label not saved: ${e.detail || e.message}`);
+  }
+}
+for (const b of document.querySelectorAll("[data-label]")) b.addEventListener("click", () => setLabel(b.dataset.label));
+
+// ---------- previous / next in the gallery's order ----------
+
+async function itemAt(p) {
+  if (p < 1) return null;
+  const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page: p, page_size: 1 });
+  return { item: data.results[0] || null, count: data.count };
+}
+
+async function findPosition() {
+  // Opened without a position (a bookmark, a pasted link): look for the image in the first pages.
+  for (let page = 1; page <= 4; page++) {
+    const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page, page_size: 500 });
+    const i = data.results.findIndex((r) => r.id === imageId);
+    if (i >= 0) return (page - 1) * 500 + i + 1;
+    if (!data.next) break;
+  }
+  return 0;
+}
+
+async function updatePosition() {
+  try {
+    if (!pos) pos = await findPosition();
+    const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page_size: 1 });
+    byTestId("position").textContent = pos ? `${pos.toLocaleString()} / ${data.count.toLocaleString()}` : "not in the current filter";
+  } catch (err) {
+    byTestId("position").textContent = `position unknown: ${err.detail || err.message}`;
+  }
+}
+
+async function go(dir) {
+  if (!(await saveMask())) return;
+  try {
+    let target = pos + dir;
+    if (pos) {
+      // If this image left the filtered list (e.g. it was labelled while filtering "unlabeled"),
+      // the next image has moved up into this image's place.
+      const here = await itemAt(pos);
+      if (!here.item || here.item.id !== imageId) target = dir > 0 ? pos : pos - 1;
+    } else {
+      target = dir > 0 ? 1 : 0;
+    }
+    const next = await itemAt(target);
+    if (!next || !next.item) {
+      toast(dir > 0 ? "This is the last image." : "This is the first image.");
+      return;
+    }
+    window.location.assign(labellerHref(cfg, next.item.id, filters, target));
+  } catch (err) {
+    toast(`Cannot move: ${err.detail || err.message}`, "error");
+  }
+}
+document.querySelector('[data-action="prev"]').addEventListener("click", () => go(-1));
+document.querySelector('[data-action="next"]').addEventListener("click", () => go(1));
+
+// ---------- heatmap ----------
+
+function renderHeat() {
+  byTestId("heatmap-threshold-value").textContent = Number(heatThresholdInput.value).toFixed(3);
+  if (!heat) return;
+  heatCanvas = heat.render(Number(heatThresholdInput.value));
+  requestDraw();
+}
+
+async function loadPrediction() {
+  const el = byTestId("prediction");
+  let pred = image.prediction;
+  try {
+    if (pred === undefined) {
+      pred = await get(`images/${imageId}/prediction/`).catch((err) => {
+        if (err.status === 404) return null;
+        throw err;
+      });
+    }
+    if (!pred) {
+      el.textContent = "No prediction yet: train a model (Training tab) to see heatmaps.";
+      return;
+    }
+    let threshold = null;
+    if (pred.model !== undefined && pred.model !== null) {
+      const model = typeof pred.model === "object" ? pred.model : await get(`models/${pred.model}/`).catch(() => null);
+      threshold = model ? model.threshold : null;
+    }
+    const verdict = pred.is_defective ? "defective" : "good";
+    el.classList.remove("muted");
+    el.replaceChildren(
+      `Score `,
+      Object.assign(document.createElement("strong"), { textContent: fmt.score(pred.score), className: "mono" }),
+      threshold !== null ? ` vs threshold ${fmt.score(threshold)}` : "",
+      " → ",
+      Object.assign(document.createElement("span"), {
+        textContent: `predicted ${verdict}`,
+        className: `badge ${pred.is_defective ? "badge-defective" : "badge-good"}`,
+      }),
+    );
+    el.dataset.testScore = String(pred.score);
+    if (!pred.heatmap_url) return;
+    const blob = await getBlob(pred.heatmap_url);
+    if (!blob) {
+      el.append(" (heatmap file missing)");
+      return;
+    }
+    heat = await Heatmap.fromBlob(blob);
+    byTestId("mask-from-heatmap").disabled = false;
+    renderHeat();
+  } catch (err) {
+    el.textContent = `Heatmap unavailable: ${err.detail || err.message}`;
+    el.classList.add("error");
+  }
+}
+
+byTestId("mask-from-heatmap").addEventListener("click", () => {
+  if (!heat || !painter) return;
+  const { canvas: bin, count } = heat.binary(Number(heatThresholdInput.value), MASK_RGB);
+  if (!count) {
+    showError(maskError, "No heatmap pixel reaches the threshold: lower it to get a mask.");
+    return;
+  }
+  showError(maskError, null);
+  painter.replaceWith(bin);
+  setMaskStatus();
+  updateHistoryButtons();
+});
+
+// ---------- keyboard ----------
+
+document.addEventListener("keydown", (e) => {
+  if (isTyping(e)) return;
+  const k = e.key;
+  const mod = e.ctrlKey || e.metaKey;
+  if (mod && (k === "z" || k === "Z")) {
+    e.preventDefault();
+    if (e.shiftKey) redo();
+    else undo();
+    return;
+  }
+  if (mod && (k === "y" || k === "Y")) {
+    e.preventDefault();
+    redo();
+    return;
+  }
+  if (mod && (k === "s" || k === "S")) {
+    e.preventDefault();
+    saveMask();
+    return;
+  }
+  if (mod || e.altKey) return;
+  if (k === " ") {
+    if (!spaceHeld) {
+      spaceHeld = true;
+      canvas.classList.add("panning");
+      cursorEl.hidden = true;
+    }
+    if (e.target === canvas || e.target === document.body) e.preventDefault();
+    return;
+  }
+  const actions = {
+    g: () => setLabel("good"),
+    d: () => setLabel("defective"),
+    u: () => setLabel("unlabeled"),
+    ArrowLeft: () => go(-1),
+    ArrowRight: () => go(1),
+    b: () => setTool("brush"),
+    e: () => setTool("eraser"),
+    h: () => setTool("pan"),
+    "[": () => setBrush(brushSize() / 1.25),
+    "]": () => setBrush(Math.max(brushSize() + 1, brushSize() * 1.25)),
+    f: fit,
+    1: oneToOne,
+    m: () => {
+      heatToggle.checked = !heatToggle.checked;
+      requestDraw();
+    },
+  };
+  const fn = actions[k] || actions[k.toLowerCase()];
+  if (fn && !(k.startsWith("Arrow") && e.target.type === "range")) {
+    e.preventDefault();
+    fn();
+  }
+});
+document.addEventListener("keyup", (e) => {
+  if (e.key === " ") {
+    spaceHeld = false;
+    canvas.classList.toggle("panning", tool === "pan");
+  }
+});
+
+// ---------- boot ----------
+
+async function refreshImage() {
+  image = await get(`images/${imageId}/`);
+  serverHasMask = !!image.has_mask;
+  setLabelButtons(image.label);
+  byTestId("current-split").textContent = image.split;
+}
+
+function loadPixels(src) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.decoding = "async";
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the browser cannot decode this file"));
+    img.src = src;
+  });
+}
+
+async function boot() {
+  for (const a of document.querySelectorAll('.tabs a[href$="/projects/' + cfg.projectId + '/"]')) a.href = galleryHref(cfg, filters);
+  updateCursorSize();
+  updateHistoryButtons();
+  renderHeat();
+  try {
+    await refreshImage();
+  } catch (err) {
+    stageMsg.textContent = `Could not load the image: ${err.detail || err.message}`;
+    stageMsg.classList.add("error");
+    return;
+  }
+  byTestId("filename").textContent = image.filename;
+  byTestId("dims").textContent = `${image.width} × ${image.height}`;
+  document.title = `${image.filename} · ${cfg.projectName}`;
+  painter = new MaskPainter(image.width, image.height, requestDraw);
+  try {
+    pixels = await loadPixels(image.file_url);
+    stageMsg.hidden = true;
+  } catch {
+    // TIFF and other formats some browsers cannot show: paint over the thumbnail, stretched to full size.
+    try {
+      pixels = await loadPixels(image.thumbnail_url);
+      stageMsg.textContent = "This browser cannot show the original file; showing its thumbnail at full size.";
+    } catch (err) {
+      stageMsg.textContent = `Could not show the image: ${err.message}`;
+      stageMsg.classList.add("error");
+    }
+  }
+  stage.dataset.ready = "true";
+  fit();
+  if (serverHasMask) {
+    try {
+      const blob = await getBlob(`images/${imageId}/mask/`);
+      if (blob) await painter.load(blob);
+    } catch (err) {
+      showError(maskError, `Could not load the saved mask: ${err.detail || err.message}`);
+    }
+  }
+  setMaskStatus();
+  updateHistoryButtons();
+  canvas.dataset.ready = "true";
+  canvas.focus({ preventScroll: true });
+  loadPrediction();
+  updatePosition();
+}
+
+boot();
