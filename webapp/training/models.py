@@ -53,6 +53,8 @@ class TrainingJob(models.Model):
     dispatch_count = models.PositiveIntegerField(default=0)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Labels/masks counted towards this run when it started (subtracted from the project's counter then).
+    labels_counted = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +69,9 @@ class TrainingJob(models.Model):
                 name="one_active_training_job_per_project",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"Training job {self.id} ({self.status})"
 
 
 class ModelVersion(models.Model):
@@ -97,6 +102,9 @@ class ModelVersion(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.project} v{self.version}"
+
 
 class Prediction(models.Model):
     """Score and heatmap of one image by one model version. `is_defective` follows the version's threshold."""
@@ -109,6 +117,9 @@ class Prediction(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["image", "model_version"], name="unique_prediction")]
+
+    def __str__(self) -> str:
+        return f"Prediction of image {self.image_id} by model {self.model_version_id}: {self.score:.3f}"
 
     @property
     def is_defective(self) -> bool:
@@ -124,11 +135,15 @@ class InferenceBatch(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Inference batch {self.id} ({self.done}/{self.total})"
 
 
 class InferenceItem(models.Model):
@@ -143,3 +158,6 @@ class InferenceItem(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,0 +1,201 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import InferenceBatch, InferenceItem, ModelVersion, Preset, TrainingJob, TrainingMode
+from ..runner import METRIC_KEYS
+
+
+class TrainingJobCreateSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=TrainingMode.choices, default=TrainingMode.AUTO)
+    preset = serializers.ChoiceField(choices=Preset.choices, default=Preset.FAST)
+    epochs = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    epoch = serializers.IntegerField()
+    loss = serializers.FloatField()
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id", read_only=True)
+    model = serializers.SerializerMethodField(help_text="Id of the model version the job produced, if any.")
+    history = HistoryEntrySerializer(many=True, read_only=True)
+    resolved_mode = serializers.CharField(read_only=True, help_text="unsupervised | supervised: what `auto` became.")
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "project",
+            "mode",
+            "resolved_mode",
+            "preset",
+            "trigger",
+            "status",
+            "phase",
+            "progress",
+            "epoch",
+            "epochs",
+            "history",
+            "error",
+            "cancel_requested",
+            "device",
+            "worker",
+            "model",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+        ]
+        read_only_fields = fields
+
+    def get_model(self, job: TrainingJob) -> int | None:
+        version = getattr(job, "model_version", None)  # reverse one-to-one: AttributeError when none
+        return version.id if version else None
+
+
+class MetricsSerializer(serializers.Serializer):
+    image_auroc = serializers.FloatField(allow_null=True)
+    image_ap = serializers.FloatField(allow_null=True)
+    pixel_auroc = serializers.FloatField(allow_null=True)
+    aupro = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+
+
+class CountsSerializer(serializers.Serializer):
+    good = serializers.IntegerField()
+    defective = serializers.IntegerField()
+    masks = serializers.IntegerField()
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id", read_only=True)
+    job = serializers.IntegerField(source="job_id", read_only=True, allow_null=True)
+    metrics = serializers.SerializerMethodField()
+    train_counts = CountsSerializer(read_only=True)
+    test_counts = serializers.JSONField(read_only=True, help_text="{good, defective, masks} of the test split used.")
+    compared_with = serializers.SerializerMethodField(
+        help_text="The active version this one was compared with at activation, on the same test split."
+    )
+    curves = serializers.JSONField(read_only=True, help_text="{roc: {fpr, tpr}, pr: {precision, recall}, histogram}")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "project",
+            "version",
+            "job",
+            "mode",
+            "preset",
+            "backbone",
+            "image_size",
+            "threshold",
+            "is_active",
+            "created_at",
+            "train_counts",
+            "test_counts",
+            "metrics",
+            "compared_with",
+            "curves",
+        ]
+        read_only_fields = [f for f in fields if f != "threshold"]
+
+    @extend_schema_field(MetricsSerializer)
+    def get_metrics(self, version: ModelVersion) -> dict:
+        stored = version.metrics or {}
+        return {key: stored.get(key) for key in METRIC_KEYS}
+
+    def get_compared_with(self, version: ModelVersion) -> dict | None:
+        return (version.metrics or {}).get("compared_with")
+
+
+class ThresholdSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+
+class PredictionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.IntegerField(source="model_version_id")
+    image = serializers.IntegerField(source="image_id")
+    score = serializers.FloatField()
+    is_defective = serializers.BooleanField()
+    threshold = serializers.FloatField(source="model_version.threshold")
+    heatmap_url = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_heatmap_url(self, prediction) -> str:
+        return self.context["request"].build_absolute_uri(reverse("prediction-heatmap", args=[prediction.id]))
+
+
+class PredictResultSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    score = serializers.FloatField()
+    is_defective = serializers.BooleanField()
+    heatmap_png_base64 = serializers.CharField()
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model = serializers.IntegerField()
+    results = PredictResultSerializer(many=True)
+
+
+class UploadFilesSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), required=False)
+
+
+class BatchUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), required=False)
+    archive = serializers.FileField(required=False, help_text="A zip of images (folders allowed).")
+
+
+class InferenceBatchSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id", read_only=True)
+    model = serializers.IntegerField(source="model_version_id", read_only=True)
+    results_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InferenceBatch
+        fields = ["id", "project", "model", "status", "total", "done", "failed", "created_at", "finished_at"]
+        fields += ["results_url"]
+        read_only_fields = fields
+
+    def get_results_url(self, batch) -> str:
+        return self.context["request"].build_absolute_uri(reverse("inference-batch-results", args=[batch.id]))
+
+
+class InferenceItemSerializer(serializers.ModelSerializer):
+    is_defective = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InferenceItem
+        fields = ["id", "filename", "score", "is_defective", "heatmap_url", "error"]
+        read_only_fields = fields
+
+    def get_is_defective(self, item) -> bool | None:
+        return None if item.score is None else item.score >= item.batch.model_version.threshold
+
+    def get_heatmap_url(self, item) -> str | None:
+        if not item.heatmap:
+            return None
+        return self.context["request"].build_absolute_uri(reverse("inference-item-heatmap", args=[item.id]))
+
+
+class TrainingStatusSerializer(serializers.Serializer):
+    auto_retrain = serializers.BooleanField()
+    retrain_after_labels = serializers.IntegerField()
+    min_good_for_first_model = serializers.IntegerField()
+    labels_since_training = serializers.IntegerField(help_text="Labels and masks since the last run started.")
+    good_train_images = serializers.IntegerField()
+    has_model = serializers.BooleanField()
+    next_run = serializers.ChoiceField(choices=["first_model", "retrain"])
+    next_mode = serializers.CharField()
+    labels_until_next_run = serializers.IntegerField(
+        help_text="Before the first model: good train images still missing; after: labels until the next run."
+    )
+    active_job = TrainingJobSerializer(allow_null=True)
+    active_model = ModelVersionSerializer(allow_null=True)

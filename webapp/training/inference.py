@@ -1,0 +1,285 @@
+"""Scoring with a model version: the project's own images, synchronous predict, and inference batches.
+
+Predictions are computed by the worker's cached Predictor (`engine.predictor_for`), heatmaps stored as
+single-channel 8-bit PNGs aligned with the image. Every step is idempotent: an image or item already
+scored is skipped, so re-delivered or re-dispatched tasks only finish what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from webapp.core.exceptions import Conflict, InvalidInput, PayloadTooLarge, ServiceError
+from webapp.core.queue import enqueue
+from webapp.datasets.imaging import open_checked, to_8bit
+from webapp.datasets.models import Image, Project
+
+from . import engine
+from .models import InferenceBatch, InferenceItem, JobStatus, ModelVersion, Prediction
+
+logger = logging.getLogger(__name__)
+
+
+def active_version(project: Project) -> ModelVersion:
+    version = ModelVersion.objects.filter(project=project, is_active=True).first()
+    if version is None:
+        raise Conflict("The project has no active model yet; train one first.")
+    return version
+
+
+def _rgb_array(image: PILImage.Image):
+    import numpy as np
+
+    return np.asarray(to_8bit(image).convert("RGB"))
+
+
+def _store_bytes(name: str, data: bytes) -> str:
+    """Write-or-replace `name` (heatmaps are recomputed by re-delivered tasks: same name, same content)."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+# --- the project's images --------------------------------------------------------------------------------
+
+
+def score_project(version_id: int) -> int:
+    """Score every image of the project that has no prediction by this version yet. Returns how many."""
+    version = ModelVersion.objects.filter(id=version_id).select_related("project").first()
+    if version is None or not version.is_active:
+        return 0  # superseded before we got to it: the newer version scores instead
+    todo = list(
+        Image.objects.filter(project_id=version.project_id)
+        .exclude(predictions__model_version=version)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    done = 0
+    chunk = max(1, settings.INFERENCE_CHUNK_SIZE)
+    for start in range(0, len(todo), chunk):
+        if not ModelVersion.objects.filter(id=version_id, is_active=True).exists():
+            break
+        done += score_images(version, todo[start : start + chunk])
+    logger.info("Model version %s scored %s images of project %s", version.id, done, version.project_id)
+    return done
+
+
+def score_images(version: ModelVersion, image_ids: list[int]) -> int:
+    images = list(Image.objects.filter(id__in=image_ids).order_by("id"))
+    if not images:
+        return 0
+    scratch = engine.scratch_dir("score-")
+    try:
+        paths = [engine.local_path(image.file.name, scratch) for image in images]
+        results = engine.predictor_for(version).predict(paths, batch_size=settings.INFERENCE_BATCH_SIZE)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for image, result in zip(images, results, strict=True):
+        name = _store_bytes(f"predictions/v{version.id}/{image.id}.png", engine.heatmap_png(result.anomaly_map))
+        Prediction.objects.update_or_create(
+            image=image, model_version=version, defaults={"score": float(result.score), "heatmap": name}
+        )
+    return len(images)
+
+
+# --- synchronous predict -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+def predict_uploads(*, project: Project, uploads: list[Upload]) -> dict:
+    """Validate like image uploads (413/415/400), score with the active model, store nothing."""
+    version = active_version(project)
+    if not uploads:
+        raise InvalidInput("Send one or more images in `files`.")
+    if len(uploads) > settings.PREDICT_MAX_FILES:
+        raise InvalidInput(
+            f"{len(uploads)} files sent; at most {settings.PREDICT_MAX_FILES} per request "
+            "(use inference batches for more)."
+        )
+    arrays = []
+    for upload in uploads:
+        try:
+            arrays.append(_rgb_array(open_checked(upload.data).image))
+        except ServiceError as exc:
+            raise type(exc)(f"{upload.filename}: {exc.detail}") from exc
+    results = engine.predictor_for(version).predict(arrays, batch_size=settings.INFERENCE_BATCH_SIZE)
+    return {
+        "model": version.id,
+        "results": [
+            {
+                "filename": upload.filename,
+                "score": float(result.score),
+                "is_defective": float(result.score) >= version.threshold,
+                "heatmap_png_base64": base64.b64encode(engine.heatmap_png(result.anomaly_map)).decode("ascii"),
+            }
+            for upload, result in zip(uploads, results, strict=True)
+        ],
+    }
+
+
+# --- inference batches ---------------------------------------------------------------------------------------
+
+
+def archive_entries(fileobj) -> Iterator[Upload]:
+    """Regular files of a zip, read one at a time in memory (never extracted by name: `../` escapes nowhere).
+
+    Entry count and total uncompressed size are checked before anything is decompressed (zip bombs).
+    """
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"The archive is not a valid zip file: {exc}") from exc
+    infos = [info for info in archive.infolist() if not info.is_dir()]
+    if len(infos) > settings.MAX_ARCHIVE_ENTRIES:
+        raise PayloadTooLarge(f"The archive has {len(infos)} entries; the limit is {settings.MAX_ARCHIVE_ENTRIES}.")
+    if sum(info.file_size for info in infos) > settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES:
+        raise PayloadTooLarge("The archive's uncompressed size is over the limit.")
+    for info in infos:
+        path = PurePosixPath(info.filename)
+        is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+        if is_link or path.name.startswith(".") or "__MACOSX" in path.parts:
+            continue
+        with archive.open(info) as fh:
+            yield Upload(info.filename, fh.read(settings.MAX_UPLOAD_BYTES + 1))
+
+
+def _safe_name(filename: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in PurePosixPath(filename).name)
+    return keep[-100:] or "image"
+
+
+def create_inference_batch(*, project: Project, created_by=None, uploads: Iterable[Upload]) -> InferenceBatch:
+    """Store the files, create the batch and its items in chunks. The caller dispatches after the commit.
+
+    A file that is no acceptable image becomes an item with its error (counted as done and failed)
+    rather than refusing the whole batch.
+    """
+    version = active_version(project)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            batch = InferenceBatch.objects.create(project=project, model_version=version, created_by=created_by)
+            items, failed = [], 0
+            chunk = max(1, settings.INFERENCE_CHUNK_SIZE)
+            for index, upload in enumerate(uploads):
+                error = name = ""
+                try:
+                    open_checked(upload.data)
+                except ServiceError as exc:
+                    error = exc.detail
+                if not error:
+                    name = default_storage.save(
+                        f"inference/{batch.id}/{index:06d}-{_safe_name(upload.filename)}", ContentFile(upload.data)
+                    )
+                    stored.append(name)
+                failed += bool(error)
+                items.append(
+                    InferenceItem(
+                        batch=batch,
+                        filename=upload.filename,
+                        file=name,
+                        chunk=index // chunk,
+                        error=error,
+                        processed_at=timezone.now() if error else None,
+                    )
+                )
+            if not items:
+                raise InvalidInput("Send images in `files` or a zip of images in `archive`.")
+            InferenceItem.objects.bulk_create(items, batch_size=500)
+            batch.total = len(items)
+            batch.done = batch.failed = failed
+            if failed == len(items):
+                batch.status = JobStatus.SUCCEEDED
+                batch.finished_at = timezone.now()
+            batch.save()
+    except Exception:
+        for name in stored:
+            engine.delete_stored(name)
+        raise
+    return batch
+
+
+def dispatch_inference_batch(batch_id: int) -> bool:
+    """Send one task per chunk that still has work. False when the broker is unreachable."""
+    from .tasks import run_inference_chunk_task
+
+    chunks = (
+        InferenceItem.objects.filter(batch_id=batch_id, processed_at__isnull=True)
+        .values_list("chunk", flat=True)
+        .distinct()
+        .order_by("chunk")
+    )
+    for chunk in chunks:
+        if not enqueue(run_inference_chunk_task, batch_id, chunk):
+            return False
+    InferenceBatch.objects.filter(id=batch_id).update(dispatched_at=timezone.now())
+    return True
+
+
+def _predict_one(predictor, path: str):
+    """The result for one file, or its error message."""
+    try:
+        return predictor.predict([path], batch_size=1)[0]
+    except Exception as exc:  # noqa: BLE001 - recorded on the item
+        return f"{type(exc).__name__}: {exc}"
+
+
+def run_inference_chunk(batch_id: int, chunk: int) -> int:
+    """Score the unprocessed items of one chunk; any number of workers may run chunks of one batch."""
+    batch = InferenceBatch.objects.filter(id=batch_id).select_related("model_version").first()
+    if batch is None or batch.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        return 0
+    items = list(InferenceItem.objects.filter(batch_id=batch_id, chunk=chunk, processed_at__isnull=True))
+    if not items:
+        return 0
+    InferenceBatch.objects.filter(id=batch_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    predictor = engine.predictor_for(batch.model_version)
+    scratch = engine.scratch_dir("batch-")
+    try:
+        paths = [engine.local_path(item.file.name, scratch) for item in items]
+        try:
+            outcomes = list(predictor.predict(paths, batch_size=settings.INFERENCE_BATCH_SIZE))
+        except Exception:  # noqa: BLE001 - one bad file must not fail its neighbours: retry one by one
+            logger.warning("Inference batch %s chunk %s: batch predict failed, per item now", batch_id, chunk)
+            outcomes = [_predict_one(predictor, path) for path in paths]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    newly_done = failed = 0
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, str):
+            updated = InferenceItem.objects.filter(id=item.id, processed_at__isnull=True).update(
+                error=outcome, processed_at=timezone.now()
+            )
+            failed += updated
+        else:
+            name = f"inference/{batch_id}/heatmaps/{item.id}.png"
+            name = _store_bytes(name, engine.heatmap_png(outcome.anomaly_map))
+            updated = InferenceItem.objects.filter(id=item.id, processed_at__isnull=True).update(
+                score=float(outcome.score), heatmap=name, processed_at=timezone.now()
+            )
+        newly_done += updated
+    if newly_done:
+        InferenceBatch.objects.filter(id=batch_id).update(done=F("done") + newly_done, failed=F("failed") + failed)
+    InferenceBatch.objects.filter(id=batch_id, done__gte=F("total")).exclude(status=JobStatus.SUCCEEDED).update(
+        status=JobStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+    return newly_done

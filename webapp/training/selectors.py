@@ -1,0 +1,71 @@
+"""Reads of the pipeline's rows, always scoped to the user's projects (404 for anything else)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from webapp.datasets.models import Image
+
+from .models import InferenceBatch, InferenceItem, ModelVersion, Prediction, TrainingJob
+
+
+def _visible(queryset: QuerySet, user, project_path: str = "project") -> QuerySet:
+    return queryset.filter(**{f"{project_path}__memberships__user": user})
+
+
+def _one(queryset: QuerySet, pk, what: str):
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404(f"No such {what}.")
+    return obj
+
+
+def jobs_for_project(project) -> QuerySet[TrainingJob]:
+    return TrainingJob.objects.filter(project=project).select_related("model_version").order_by("-created_at", "-id")
+
+
+def job_for_user(user, job_id) -> TrainingJob:
+    jobs = _visible(TrainingJob.objects.select_related("project", "model_version"), user)
+    return _one(jobs, job_id, "training job")
+
+
+def active_job(project) -> TrainingJob | None:
+    return jobs_for_project(project).filter(status__in=["queued", "running"]).first()
+
+
+def versions_for_project(project) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(project=project).order_by("-version")
+
+
+def version_for_user(user, version_id) -> ModelVersion:
+    return _one(_visible(ModelVersion.objects.select_related("project"), user), version_id, "model")
+
+
+def active_prediction_for_user(user, image_id) -> Prediction:
+    """The prediction of the image by its project's active model; 404 without one."""
+    image = _one(_visible(Image.objects.all(), user), image_id, "image")
+    prediction = (
+        Prediction.objects.filter(image=image, model_version__is_active=True).select_related("model_version").first()
+    )
+    if prediction is None:
+        raise Http404("No prediction for this image yet (no active model, or it has not been scored).")
+    return prediction
+
+
+def prediction_for_user(user, prediction_id) -> Prediction:
+    predictions = _visible(Prediction.objects.select_related("model_version"), user, "image__project")
+    return _one(predictions, prediction_id, "prediction")
+
+
+def batch_for_user(user, batch_id) -> InferenceBatch:
+    return _one(_visible(InferenceBatch.objects.select_related("project", "model_version"), user), batch_id, "batch")
+
+
+def items_of_batch(batch: InferenceBatch) -> QuerySet[InferenceItem]:
+    return InferenceItem.objects.filter(batch=batch).order_by("id")
+
+
+def item_for_user(user, item_id) -> InferenceItem:
+    items = _visible(InferenceItem.objects.select_related("batch__model_version"), user, "batch__project")
+    return _one(items, item_id, "inference item")

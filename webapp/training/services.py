@@ -1,0 +1,255 @@
+"""Training jobs and model versions: every write that is not the body of a worker task.
+
+The worker-side bodies live in `runner.py` (training) and `inference.py` (scoring); this module owns
+job creation and cancel, dispatch to the queue, the reaper, automatic retraining and version edits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from webapp.core.exceptions import Conflict, InvalidInput
+from webapp.core.queue import enqueue
+from webapp.datasets.models import Image, Label, Project, Split
+
+from .models import ACTIVE_STATUSES, InferenceBatch, JobStatus, ModelVersion, Preset, TrainingJob, TrainingMode, Trigger
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_mode(*, project: Project, mode: str) -> str:
+    """`auto` -> supervised when the train split holds defective images (masked or weakly labelled)."""
+    if mode != TrainingMode.AUTO:
+        return mode
+    has_defects = Image.objects.filter(project=project, split=Split.TRAIN, label=Label.DEFECTIVE).exists()
+    return TrainingMode.SUPERVISED if has_defects else TrainingMode.UNSUPERVISED
+
+
+def _check_trainable(*, project: Project, mode: str) -> None:
+    train = Image.objects.filter(project=project, split=Split.TRAIN)
+    if not train.filter(label=Label.GOOD).exists():
+        raise InvalidInput("The train split has no images labelled good; label some good images first.")
+    if mode == TrainingMode.SUPERVISED and not train.filter(label=Label.DEFECTIVE).exists():
+        raise InvalidInput("Supervised training needs defective images in the train split.")
+
+
+@transaction.atomic
+def create_training_job(
+    *,
+    project: Project,
+    created_by=None,
+    mode: str = TrainingMode.AUTO,
+    preset: str = Preset.FAST,
+    epochs: int | None = None,
+    trigger: str = Trigger.MANUAL,
+) -> TrainingJob:
+    """A queued job for the project. Raises Conflict (409) while another job is queued or running.
+
+    The caller sends it to the queue after the commit (`dispatch_training_job`).
+    """
+    Project.objects.select_for_update().filter(id=project.id).first()  # serialises creations per project
+    active = TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).first()
+    if active is not None:
+        raise Conflict(f"Training job {active.id} is already {active.status} for this project.")
+    resolved = resolve_mode(project=project, mode=mode)
+    _check_trainable(project=project, mode=resolved)
+    try:
+        with transaction.atomic():
+            return TrainingJob.objects.create(
+                project=project,
+                created_by=created_by,
+                mode=mode,
+                resolved_mode=resolved,
+                preset=preset,
+                epochs=epochs,
+                trigger=trigger,
+            )
+    except IntegrityError as exc:  # the partial unique constraint: a concurrent request won the race
+        raise Conflict("Another training job was just created for this project.") from exc
+
+
+def dispatch_training_job(job_id: int) -> bool:
+    """Send the job to queue `train`. False (job stays queued, the dispatcher retries) when the broker is down."""
+    from .tasks import run_training_job_task
+
+    if not enqueue(run_training_job_task, job_id):
+        return False
+    TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+        dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1
+    )
+    return True
+
+
+@transaction.atomic
+def cancel_training_job(*, job: TrainingJob) -> TrainingJob:
+    """Queued -> cancelled at once; running -> cancel_requested (the worker stops within one step)."""
+    job = TrainingJob.objects.select_for_update().get(id=job.id)
+    if job.status == JobStatus.QUEUED:
+        job.status = JobStatus.CANCELLED
+        job.cancel_requested = True
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "cancel_requested", "finished_at"])
+    elif job.status == JobStatus.RUNNING:
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested"])
+    else:
+        raise Conflict(f"The job has already finished ({job.status}).")
+    return job
+
+
+def fail_stale_jobs(*, now=None) -> list[int]:
+    """The reaper: running jobs whose heartbeat is older than TRAINING_STALE_AFTER_SECONDS become failed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
+    failed = []
+    for job in TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+        since = job.heartbeat_at.isoformat(timespec="seconds")
+        # Conditional update: a heartbeat that lands meanwhile keeps the job alive.
+        updated = TrainingJob.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=JobStatus.FAILED,
+            error=f"worker lost: no heartbeat since {since} (worker {job.worker or 'unknown'})",
+            finished_at=now,
+        )
+        if updated:
+            logger.warning("Training job %s failed: worker %s lost (heartbeat %s)", job.id, job.worker, since)
+            failed.append(job.id)
+    return failed
+
+
+def redispatch_queued_jobs(*, now=None) -> list[int]:
+    """Queued jobs that no worker took: never sent (broker down) or sent long ago (message lost)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
+    sent = []
+    never_sent_or_lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+    queued = TrainingJob.objects.filter(never_sent_or_lost, status=JobStatus.QUEUED, cancel_requested=False)
+    for job_id in queued.order_by("created_at").values_list("id", flat=True):
+        if not dispatch_training_job(job_id):
+            break  # broker still down: try again at the next beat
+        sent.append(job_id)
+    return sent
+
+
+def redispatch_inference_batches(*, now=None) -> list[int]:
+    """Batches with unprocessed chunks that were never sent, or sent long ago, are sent again."""
+    from .inference import dispatch_inference_batch
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
+    sent = []
+    never_sent_or_lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+    pending = InferenceBatch.objects.filter(never_sent_or_lost, status__in=ACTIVE_STATUSES)
+    for batch_id in pending.order_by("created_at").values_list("id", flat=True):
+        if not dispatch_inference_batch(batch_id):
+            break
+        sent.append(batch_id)
+    return sent
+
+
+def dispatch_and_reap() -> dict:
+    """The periodic task body (celery beat): reap lost workers first, so their projects can train again."""
+    failed = fail_stale_jobs()
+    for job_id in failed:
+        project_id = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
+        if project_id:
+            maybe_auto_retrain(project_id=project_id)
+    return {"failed": failed, "sent": redispatch_queued_jobs(), "batches": redispatch_inference_batches()}
+
+
+# --- automatic retraining -------------------------------------------------------------------------------
+
+
+def retrain_status(*, project: Project) -> dict:
+    """What the automatic retraining policy will do next, for the UI ("labels until next run")."""
+    has_model = ModelVersion.objects.filter(project=project).exists()
+    good_train = Image.objects.filter(project=project, split=Split.TRAIN, label=Label.GOOD).count()
+    counted = project.labels_since_training
+    if has_model:
+        until = max(0, project.retrain_after_labels - counted)
+        next_mode = resolve_mode(project=project, mode=TrainingMode.AUTO)
+    else:
+        until = max(0, project.min_good_for_first_model - good_train)
+        next_mode = TrainingMode.UNSUPERVISED
+    return {
+        "auto_retrain": project.auto_retrain,
+        "retrain_after_labels": project.retrain_after_labels,
+        "min_good_for_first_model": project.min_good_for_first_model,
+        "labels_since_training": counted,
+        "good_train_images": good_train,
+        "has_model": has_model,
+        "next_run": "retrain" if has_model else "first_model",
+        "next_mode": next_mode,
+        "labels_until_next_run": until,
+    }
+
+
+def maybe_auto_retrain(*, project_id: int) -> TrainingJob | None:
+    """Queue a training when the project's policy says so; None when it does not (or one is active).
+
+    First model: unsupervised once the train split holds `min_good_for_first_model` good images.
+    After that: every `retrain_after_labels` labels or masks (supervised when defects exist).
+    """
+    project = Project.objects.filter(id=project_id).first()
+    if project is None or not project.auto_retrain:
+        return None
+    if TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists():
+        return None
+    status = retrain_status(project=project)
+    if status["labels_until_next_run"] > 0:
+        return None
+    if status["has_model"] and status["labels_since_training"] == 0:
+        return None
+    mode = TrainingMode.AUTO if status["has_model"] else TrainingMode.UNSUPERVISED
+    try:
+        job = create_training_job(project=project, mode=mode, trigger=Trigger.AUTO)
+    except (Conflict, InvalidInput) as exc:
+        logger.info("Automatic retraining of project %s skipped: %s", project_id, exc.detail)
+        return None
+    logger.info("Automatic retraining: job %s (%s) queued for project %s", job.id, job.resolved_mode, project_id)
+    transaction.on_commit(lambda: dispatch_training_job(job.id))
+    return job
+
+
+def on_labels_changed(sender, project_id: int, **kwargs) -> None:
+    """Receiver of `webapp.datasets.signals.labels_changed` (sent after the commit)."""
+    maybe_auto_retrain(project_id=project_id)
+
+
+# --- model versions -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
+    """Every `is_defective` of the version follows the new threshold (it is computed, never stored)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidInput("threshold must be between 0 and 1 (scores are probabilities).")
+    version.threshold = threshold
+    version.save(update_fields=["threshold"])
+    return version
+
+
+@transaction.atomic
+def activate_version(*, version: ModelVersion) -> ModelVersion:
+    """Make the version the project's active model and score the project's images with it (queue `infer`)."""
+    Project.objects.select_for_update().filter(id=version.project_id).first()
+    ModelVersion.objects.filter(project_id=version.project_id, is_active=True).exclude(id=version.id).update(
+        is_active=False
+    )
+    if not version.is_active:
+        version.is_active = True
+        version.save(update_fields=["is_active"])
+    version_id = version.id
+    transaction.on_commit(lambda: dispatch_scoring(version_id))
+    return version
+
+
+def dispatch_scoring(version_id: int) -> bool:
+    from .tasks import score_project_task
+
+    return enqueue(score_project_task, version_id)
