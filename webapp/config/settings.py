@@ -197,3 +197,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Training and inference pipeline (webapp/training, docs/pipeline.md) -------------------------------
+# Seconds between heartbeats of a running training job, and between progress writes to its row.
+TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=5.0)
+TRAINING_PROGRESS_SECONDS = env.float("TRAINING_PROGRESS_SECONDS", default=2.0)
+# A running job whose heartbeat is older than this is failed by the reaper ("worker lost").
+TRAINING_STALE_AFTER_SECONDS = env.float("TRAINING_STALE_AFTER_SECONDS", default=60.0)
+# How often celery beat runs `training.dispatch_and_reap`, and when a queued job is sent again.
+TRAINING_DISPATCH_INTERVAL_SECONDS = env.float("TRAINING_DISPATCH_INTERVAL_SECONDS", default=15.0)
+TRAINING_REDISPATCH_AFTER_SECONDS = env.float("TRAINING_REDISPATCH_AFTER_SECONDS", default=600.0)
+# Inference: images per task chunk, per forward batch, loaded models kept per worker, sync predict cap.
+INFERENCE_CHUNK_SIZE = env.int("INFERENCE_CHUNK_SIZE", default=32)
+INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=16)
+PREDICTOR_CACHE_SIZE = env.int("PREDICTOR_CACHE_SIZE", default=2)
+PREDICT_MAX_FILES = env.int("PREDICT_MAX_FILES", default=64)
+
