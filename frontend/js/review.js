@@ -1,0 +1,195 @@
+// /projects/{id}/review/ — unlabeled images, most useful label first, one key per decision.
+//
+// Order: the API gives unlabeled images by descending score (`ordering=-score`, a window of 500);
+// here they are interleaved from two rankings — most anomalous first, and closest to the active
+// model's threshold (the model is least sure there) — skipping duplicates. Images without a score
+// come last. When the window is used up the next one is fetched, so new predictions are honoured.
+
+import { get, getBlob, patch } from "./api.js";
+import { byTestId, config, fmt, h, isTyping, showError, toast } from "./dom.js";
+import { Heatmap } from "./heatmap.js";
+
+const cfg = config();
+const pid = cfg.projectId;
+const WINDOW = 500;
+
+const errorEl = byTestId("review-error");
+const statusEl = byTestId("review-status");
+const itemEl = byTestId("review-item");
+const imgEl = byTestId("review-image");
+const heatEl = byTestId("review-heatmap");
+const strip = byTestId("review-queue");
+
+let threshold = null;
+let queue = [];
+let index = 0;
+let decided = 0;
+let busy = false;
+const heatCache = new Map();
+
+export function reviewOrder(items, thr) {
+  const scored = items.filter((i) => i.prediction && typeof i.prediction.score === "number");
+  const unscored = items.filter((i) => !scored.includes(i));
+  const byScore = [...scored].sort((a, b) => b.prediction.score - a.prediction.score);
+  const t = thr ?? 0.5;
+  const byDoubt = [...scored].sort((a, b) => Math.abs(a.prediction.score - t) - Math.abs(b.prediction.score - t));
+  const seen = new Set();
+  const out = [];
+  for (let i = 0; i < byScore.length; i++) {
+    for (const it of [byScore[i], byDoubt[i]]) {
+      if (!seen.has(it.id)) {
+        seen.add(it.id);
+        out.push(it);
+      }
+    }
+  }
+  return [...out, ...unscored];
+}
+
+async function loadThreshold() {
+  try {
+    const p = await get(`projects/${pid}/`);
+    const m = p.active_model;
+    if (m === null || m === undefined) return null;
+    const model = typeof m === "object" ? m : await get(`models/${m}/`);
+    return model.threshold;
+  } catch (err) {
+    showError(errorEl, `Could not read the active model: ${err.detail || err.message}`);
+    return null;
+  }
+}
+
+async function loadQueue() {
+  statusEl.textContent = "Loading queue…";
+  try {
+    const data = await get(`projects/${pid}/images/`, { label: "unlabeled", ordering: "-score", page_size: WINDOW });
+    queue = reviewOrder(data.results, threshold);
+    index = 0;
+    const noScores = queue.length && !queue.some((i) => i.prediction);
+    statusEl.textContent = queue.length
+      ? `${data.count.toLocaleString()} unlabeled image${data.count === 1 ? "" : "s"}${noScores ? " · no model scores yet, so in upload order" : ""}`
+      : "Nothing to review: every image is labelled.";
+    showError(errorEl, null);
+  } catch (err) {
+    queue = [];
+    statusEl.textContent = "";
+    showError(errorEl, `Could not load the queue: ${err.detail || err.message}`);
+  }
+  render();
+}
+
+async function heatFor(item) {
+  if (!item.prediction || !item.prediction.heatmap_url) return null;
+  if (!heatCache.has(item.id)) {
+    heatCache.set(
+      item.id,
+      getBlob(item.prediction.heatmap_url)
+        .then((b) => (b ? Heatmap.fromBlob(b) : null))
+        .catch(() => null),
+    );
+  }
+  return heatCache.get(item.id);
+}
+
+function drawHeat(item, heat) {
+  const hc = heatEl.getContext("2d");
+  const w = Math.min(item.width, 1024);
+  const hgt = Math.round((item.height / item.width) * w);
+  heatEl.width = w;
+  heatEl.height = hgt;
+  hc.fillStyle = "#1b1f24";
+  hc.fillRect(0, 0, w, hgt);
+  if (imgEl.complete && imgEl.naturalWidth) {
+    hc.globalAlpha = 0.45;
+    hc.filter = "grayscale(1)";
+    hc.drawImage(imgEl, 0, 0, w, hgt);
+    hc.filter = "none";
+  }
+  hc.globalAlpha = 0.85;
+  if (heat) hc.drawImage(heat.render(0), 0, 0, w, hgt);
+  hc.globalAlpha = 1;
+  heatEl.dataset.ready = heat ? "true" : "none";
+}
+
+function render() {
+  const item = queue[index];
+  itemEl.hidden = !item;
+  strip.replaceChildren(
+    ...queue.slice(index + 1, index + 9).map((i) =>
+      h("li", {}, h("img", { src: i.thumbnail_url, alt: i.filename, loading: "lazy", width: 96, height: 96 })),
+    ),
+  );
+  if (!item) return;
+  byTestId("review-filename").textContent = item.filename;
+  byTestId("review-progress").textContent = `${decided} decided this session · ${queue.length - index} left in this batch`;
+  const p = item.prediction;
+  byTestId("review-score").textContent = p
+    ? `score ${fmt.score(p.score)}${threshold !== null ? ` / threshold ${fmt.score(threshold)}` : ""}${p.is_defective ? " · predicted defective" : ""}`
+    : "no score yet";
+  byTestId("open-labeller").href = `${cfg.urls.labellerPrefix}${item.id}/?label=unlabeled&ordering=-score`;
+  itemEl.dataset.id = item.id;
+  heatEl.dataset.ready = "false";
+  imgEl.onload = async () => drawHeat(item, await heatFor(item));
+  imgEl.src = item.file_url;
+  // Warm the next image and map so that the next decision shows at once.
+  const next = queue[index + 1];
+  if (next) {
+    new Image().src = next.file_url;
+    heatFor(next);
+  }
+}
+
+async function decide(label) {
+  const item = queue[index];
+  if (!item || busy) return;
+  busy = true;
+  try {
+    await patch(`images/${item.id}/`, { label });
+    decided += 1;
+    toast(`${item.filename}: ${label}`);
+    showError(errorEl, null);
+    advance(1);
+  } catch (err) {
+    showError(errorEl, `${item.filename} not labelled: ${err.detail || err.message}`);
+  } finally {
+    busy = false;
+  }
+}
+
+function advance(step) {
+  index = Math.max(0, index + step);
+  if (index >= queue.length) loadQueue();
+  else render();
+}
+
+for (const b of document.querySelectorAll(".review-actions [data-action]")) {
+  b.addEventListener("click", () => {
+    const a = b.dataset.action;
+    if (a === "good" || a === "defective") decide(a);
+    else if (a === "skip") advance(1);
+    else if (a === "back") advance(-1);
+  });
+}
+
+document.addEventListener("keydown", (e) => {
+  if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+  const k = e.key.toLowerCase();
+  const actions = {
+    g: () => decide("good"),
+    d: () => decide("defective"),
+    s: () => advance(1),
+    arrowright: () => advance(1),
+    arrowleft: () => advance(-1),
+    enter: () => queue[index] && window.location.assign(byTestId("open-labeller").href),
+  };
+  if (actions[k] && !(k === "enter" && e.target.closest && e.target.closest("button, a"))) {
+    e.preventDefault();
+    actions[k]();
+  }
+});
+
+(async () => {
+  threshold = await loadThreshold();
+  await loadQueue();
+})();
+

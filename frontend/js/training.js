@@ -1,0 +1,312 @@
+// /projects/{id}/training/ — one-click training with live progress, loss chart and cancel; automatic
+// retraining settings; model versions with metrics, score histogram, ROC/PR curves, threshold and activation.
+
+import { get, patch, post } from "./api.js";
+import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
+import { histogram, lineChart } from "./charts.js";
+
+const cfg = config();
+const pid = cfg.projectId;
+const ACTIVE = ["queued", "running"];
+
+const form = document.getElementById("train-form");
+const trainError = byTestId("train-error");
+const jobBox = byTestId("job");
+const jobError = byTestId("job-error");
+const settingsError = byTestId("settings-error");
+
+let job = null;
+let pollTimer = null;
+let models = [];
+let shownModelId = null;
+let project = null;
+
+// ---------- jobs ----------
+
+function renderJob() {
+  jobBox.hidden = !job;
+  if (!job) return;
+  const running = ACTIVE.includes(job.status);
+  byTestId("job-title").textContent = `Job #${job.id} · ${job.resolved_mode || job.mode} · ${job.preset}`;
+  const st = byTestId("job-status");
+  st.textContent = job.status;
+  st.className = `badge status-${job.status}`;
+  const pct = Math.round((job.progress || 0) * 100);
+  const bar = byTestId("job-progress");
+  bar.setAttribute("aria-valuenow", String(pct));
+  bar.dataset.status = job.status;
+  bar.querySelector(".progress-bar").style.width = `${pct}%`;
+  const parts = [`${pct} %`];
+  if (job.epochs) parts.push(`epoch ${job.epoch ?? 0} / ${job.epochs}`);
+  if (job.phase) parts.push(job.phase);
+  const hist = job.history || [];
+  if (hist.length) parts.push(`loss ${Number(hist[hist.length - 1].loss).toFixed(4)}`);
+  if (job.status === "succeeded" && job.model) parts.push(`model ${typeof job.model === "object" ? `v${job.model.version}` : `#${job.model}`} created`);
+  byTestId("job-detail").textContent = parts.join(" · ");
+  showError(jobError, job.status === "failed" ? `Training failed: ${job.error || "no reason given"}` : null);
+  const cancel = byTestId("cancel-job");
+  cancel.hidden = !running;
+  cancel.disabled = !!job.cancel_requested;
+  byTestId("train").disabled = running;
+  lineChart(byTestId("loss-chart"), [{ points: hist.map((p) => [p.epoch, p.loss]), cls: "loss" }], {
+    title: "Training loss",
+    xLabel: "epoch",
+    yLabel: "loss",
+  });
+}
+
+function renderJobs(list) {
+  const tbody = byTestId("jobs-table").querySelector("tbody");
+  tbody.replaceChildren(
+    ...list.map((j) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, String(j.id)),
+        h("td", {}, h("span", { class: `badge status-${j.status}` }, j.status)),
+        h("td", {}, j.resolved_mode || j.mode),
+        h("td", {}, j.preset),
+        h("td", {}, j.epochs ?? "–"),
+        h("td", {}, fmt.date(j.created_at)),
+        h("td", {}, fmt.date(j.finished_at)),
+        h("td", { class: "small" }, j.error || (j.trigger === "auto" ? "automatic retraining" : "")),
+      ),
+    ),
+  );
+}
+
+async function loadJobs() {
+  let wasRunning = job && ACTIVE.includes(job.status);
+  try {
+    const data = await get(`projects/${pid}/training-jobs/`, { page_size: 10 });
+    const list = data.results || [];
+    renderJobs(list);
+    const current = list.find((j) => ACTIVE.includes(j.status)) || list[0] || null;
+    if (job && current && job.id !== current.id && ACTIVE.includes(current.status)) wasRunning = false;
+    job = current;
+    renderJob();
+    showError(trainError, null);
+  } catch (err) {
+    showError(trainError, `Training jobs unavailable: ${err.detail || err.message}`);
+  }
+  const running = job && ACTIVE.includes(job.status);
+  if (wasRunning && !running) {
+    if (job.status === "succeeded") toast("Training finished.");
+    loadModels();
+    loadProject();
+  }
+  clearTimeout(pollTimer);
+  // Poll every 1.5 s while a job is queued or running; slowly otherwise, to notice automatic retraining.
+  pollTimer = setTimeout(loadJobs, running ? 1500 : 8000);
+}
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = { mode: form.elements.mode.value, preset: form.elements.preset.value };
+  const epochs = parseInt(form.elements.epochs.value, 10);
+  if (epochs > 0) body.epochs = epochs;
+  const button = byTestId("train");
+  button.disabled = true;
+  showError(trainError, null);
+  try {
+    job = await post(`projects/${pid}/training-jobs/`, body);
+    renderJob();
+    toast(`Training #${job.id} queued.`);
+  } catch (err) {
+    showError(trainError, err.status === 409 ? `Not started: ${err.detail}` : `Training not started: ${err.detail || err.message}`);
+    if (err.status === 503 && err.body && err.body.id) job = err.body;
+  }
+  button.disabled = false;
+  loadJobs();
+});
+
+byTestId("cancel-job").addEventListener("click", async () => {
+  if (!job) return;
+  const b = byTestId("cancel-job");
+  b.disabled = true;
+  try {
+    job = await post(`training-jobs/${job.id}/cancel/`, {});
+    renderJob();
+  } catch (err) {
+    showError(jobError, `Cancel failed: ${err.detail || err.message}`);
+    b.disabled = false;
+  }
+  loadJobs();
+});
+
+// ---------- automatic retraining ----------
+
+function settingsOf(p) {
+  return p.settings || p;
+}
+
+async function loadLabelsUntil() {
+  const el = byTestId("labels-until");
+  const s = settingsOf(project);
+  let until = project.labels_until_next_run ?? s.labels_until_next_run;
+  if (!s.auto_retrain) el.textContent = "Automatic retraining is off.";
+  else if (until === undefined || until === null) el.textContent = "";
+  else if (until <= 0) el.textContent = "Enough new labels: the next training will start automatically.";
+  else el.textContent = `${until} more label${until === 1 ? "" : "s"} until the next automatic training.`;
+  el.dataset.value = until ?? "";
+}
+
+async function loadProject() {
+  try {
+    project = await get(`projects/${pid}/`);
+    const s = settingsOf(project);
+    byTestId("auto-retrain").checked = !!s.auto_retrain;
+    byTestId("retrain-after").value = s.retrain_after_labels ?? "";
+    await loadLabelsUntil();
+  } catch (err) {
+    showError(settingsError, `Could not load the project settings: ${err.detail || err.message}`);
+  }
+}
+
+async function saveSettings(change) {
+  showError(settingsError, null);
+  try {
+    project = await patch(`projects/${pid}/`, { settings: change });
+    await loadLabelsUntil();
+    toast("Settings saved.");
+  } catch (err) {
+    showError(settingsError, `Setting not saved: ${err.detail || err.message}`);
+    loadProject();
+  }
+}
+byTestId("auto-retrain").addEventListener("change", (e) => saveSettings({ auto_retrain: e.target.checked }));
+byTestId("retrain-after").addEventListener("change", (e) => {
+  const v = parseInt(e.target.value, 10);
+  if (v > 0) saveSettings({ retrain_after_labels: v });
+  else showError(settingsError, "Enter a whole number of labels, at least 1.");
+});
+
+// ---------- model versions ----------
+
+function metricCell(v) {
+  return h("td", { class: "num" }, fmt.metric(v));
+}
+
+function modelRow(m) {
+  const mt = m.metrics || {};
+  const tc = m.train_counts || {};
+  const thr = h("input", {
+    type: "number",
+    step: "0.001",
+    min: "0",
+    max: "1",
+    value: m.threshold,
+    class: "narrow",
+    "aria-label": `Threshold of version ${m.version}`,
+    "data-testid": "threshold-input",
+  });
+  const err = h("span", { class: "error small", role: "alert", hidden: true, "data-testid": "threshold-error" });
+  const save = h("button", { type: "button", class: "btn btn-quiet", "data-testid": "threshold-save" }, "Set");
+  const submit = async () => {
+    const v = Number(thr.value);
+    if (!Number.isFinite(v)) {
+      showError(err, "Enter a number.");
+      return;
+    }
+    try {
+      const updated = await patch(`models/${m.id}/`, { threshold: v });
+      Object.assign(m, updated);
+      showError(err, null);
+      toast(`Threshold of v${m.version} set to ${fmt.score(m.threshold)}.`);
+      if (shownModelId === m.id) showCurves(m);
+    } catch (e) {
+      showError(err, e.detail || e.message);
+    }
+  };
+  save.addEventListener("click", submit);
+  thr.addEventListener("keydown", (e) => e.key === "Enter" && submit());
+  const activate = m.is_active
+    ? h("span", { class: "badge badge-good", "data-testid": "active-badge" }, "active")
+    : h(
+        "button",
+        {
+          type: "button",
+          class: "btn",
+          "data-testid": "activate",
+          onclick: async (e) => {
+            e.target.disabled = true;
+            try {
+              await post(`models/${m.id}/activate/`, {});
+              toast(`Version ${m.version} is now active.`);
+              await loadModels();
+            } catch (x) {
+              showError(err, `Not activated: ${x.detail || x.message}`);
+              e.target.disabled = false;
+            }
+          },
+        },
+        "Activate",
+      );
+  const curves = h("button", { type: "button", class: "btn btn-quiet", onclick: () => showCurves(m) }, "Curves");
+  return h(
+    "tr",
+    { "data-testid": "model-row", "data-id": m.id, class: m.is_active ? "active" : "" },
+    h("td", {}, h("strong", {}, `v${m.version}`), h("div", { class: "muted small" }, fmt.date(m.created_at))),
+    h("td", {}, m.mode),
+    h("td", { class: "small" }, `${m.backbone} @ ${m.image_size}`),
+    h("td", { class: "small" }, `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`),
+    metricCell(mt.image_auroc),
+    metricCell(mt.image_ap),
+    metricCell(mt.pixel_auroc),
+    metricCell(mt.aupro),
+    metricCell(mt.f1),
+    h("td", {}, h("div", { class: "row tight" }, thr, save), err),
+    h("td", {}, h("div", { class: "row tight" }, activate, curves)),
+  );
+}
+
+function showCurves(m) {
+  shownModelId = m.id;
+  const c = m.curves || {};
+  const box = byTestId("curves");
+  box.hidden = false;
+  box.dataset.model = m.id;
+  const hist = c.histogram || {};
+  histogram(byTestId("histogram"), hist.bins, hist.good, hist.defective, m.threshold);
+  const roc = c.roc || {};
+  lineChart(byTestId("roc"), [{ points: (roc.fpr || []).map((x, i) => [x, roc.tpr[i]]), cls: "roc" }], {
+    title: `ROC of v${m.version}`,
+    xLabel: "false positive rate",
+    yLabel: "true positive rate",
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+    diagonal: true,
+  });
+  const pr = c.pr || {};
+  lineChart(byTestId("pr"), [{ points: (pr.recall || []).map((x, i) => [x, pr.precision[i]]), cls: "pr" }], {
+    title: `Precision/recall of v${m.version}`,
+    xLabel: "recall",
+    yLabel: "precision",
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+  });
+}
+
+async function loadModels() {
+  const status = byTestId("models-status");
+  const table = byTestId("models-table");
+  try {
+    const data = await get(`projects/${pid}/models/`, { page_size: 50 });
+    models = data.results || [];
+    table.querySelector("tbody").replaceChildren(...models.map(modelRow));
+    table.hidden = !models.length;
+    status.textContent = models.length ? "" : "No model yet. Press Train.";
+    status.classList.remove("error");
+    const shown = models.find((m) => m.id === shownModelId) || models.find((m) => m.is_active) || models[0];
+    if (shown) showCurves(shown);
+  } catch (err) {
+    status.textContent = `Model versions unavailable: ${err.detail || err.message}`;
+    status.classList.add("error");
+  }
+}
+
+loadProject();
+loadJobs();
+loadModels();
+
+
