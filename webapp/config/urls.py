@@ -14,3 +14,7 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# JSON error bodies for /api/ paths that no DRF view answers (HTML elsewhere).
+handler404 = "webapp.core.views.handler404"
+handler500 = "webapp.core.views.handler500"

@@ -1,4 +1,8 @@
-"""Every API error is JSON `{"detail": ...}` (plus `errors` for field errors), never HTML."""
+"""Every API error is JSON `{"detail": ...}` (plus `errors` for field errors), never HTML.
+
+Services raise `ServiceError` subclasses (plain Python, usable outside HTTP: tasks, commands); the DRF
+exception handler below turns them into responses with the status code each one names.
+"""
 
 import logging
 
@@ -11,7 +15,49 @@ from rest_framework.views import exception_handler
 logger = logging.getLogger(__name__)
 
 
+class ServiceError(Exception):
+    """A refused operation with a human-readable reason and the HTTP status that describes it."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class NotFound(ServiceError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+class QueueUnavailable(ServiceError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+def _first_message(value) -> str:
+    while isinstance(value, list | dict) and value:
+        value = value[0] if isinstance(value, list) else next(iter(value.values()))
+    return str(value)
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        return Response({"detail": exc.detail}, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -23,10 +69,12 @@ def api_exception_handler(exc, context):
     data = response.data
     if isinstance(data, dict) and "detail" in data:
         response.data = {"detail": str(data["detail"]), **{k: v for k, v in data.items() if k != "detail"}}
+    elif isinstance(data, dict) and set(data) == {"non_field_errors"}:
+        response.data = {"detail": _first_message(data["non_field_errors"]), "errors": data}
     elif isinstance(data, dict):
         first = next(iter(data.items()), None)
-        reason = f"{first[0]}: {first[1][0] if isinstance(first[1], list) and first[1] else first[1]}" if first else ""
+        reason = f"{first[0]}: {_first_message(first[1])}" if first else ""
         response.data = {"detail": f"Invalid input. {reason}".strip(), "errors": data}
     else:
-        response.data = {"detail": "Invalid input.", "errors": data}
+        response.data = {"detail": f"Invalid input. {_first_message(data)}".strip(), "errors": data}
     return response

@@ -86,6 +86,8 @@ class Image(models.Model):
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.UNLABELED)
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
     has_mask = models.BooleanField(default=False)
+    # True when the split was given (by an import's folders or a user); labelling then never moves it.
+    split_locked = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     labeled_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +125,7 @@ class ImportJob(models.Model):
     total = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
+    masks = models.PositiveIntegerField(default=0)
     skipped = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries not imported.")
     errors = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries that failed.")
     error = models.TextField(blank=True, default="")

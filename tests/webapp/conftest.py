@@ -1,0 +1,63 @@
+"""Fixtures for the datasets/API tests: projects with members in every role, image bytes, stored files."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+
+from webapp.datasets.models import Role
+
+from .factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+def image_bytes(fmt: str = "PNG", size=(40, 30), mode: str = "RGB", color=None) -> bytes:
+    image = PILImage.new(mode, size, color if color is not None else (10, 200, 30) if mode == "RGB" else 128)
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (grayscale), with a token of pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def stored_files(media_root) -> list[str]:
+    root = Path(media_root)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def project(user):
+    return ProjectFactory(owner=user, name="Tiles")
+
+
+@pytest.fixture
+def member_client(project):
+    """APIClient of a fresh member of `project` with the given role."""
+
+    def make(role: str = Role.LABELLER) -> APIClient:
+        membership = MembershipFactory(project=project, user=UserFactory(), role=role)
+        return client_for(membership.user)
+
+    return make
+
+
+@pytest.fixture
+def outsider_client(other_user):
+    return client_for(other_user)

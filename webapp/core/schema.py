@@ -1,0 +1,31 @@
+"""Shared OpenAPI pieces: the error body every endpoint may answer with."""
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(help_text="Human-readable reason."),
+        "errors": serializers.DictField(required=False, help_text="Field errors, when the input was invalid."),
+    },
+)
+
+ERROR_RESPONSES = {
+    code: OpenApiResponse(ErrorSerializer, description=text)
+    for code, text in {
+        400: "Invalid, corrupt or mismatched input.",
+        401: "Not authenticated.",
+        403: "Your role in the project does not allow this.",
+        404: "Not found, or not one of your projects.",
+        409: "Conflict with the current state.",
+        413: "Upload too large (bytes or pixels).",
+        415: "Unsupported image format.",
+        503: "The task queue is unreachable; the data is saved.",
+    }.items()
+}
+
+
+def errors(*codes: int) -> dict:
+    """`responses` entries for the given error codes."""
+    return {code: ERROR_RESPONSES[code] for code in codes}

@@ -1,0 +1,49 @@
+"""Gallery filters and ordering (`?label=&split=&has_mask=&predicted=&ids=&ordering=`)."""
+
+from django.db.models import F, QuerySet
+from django_filters import rest_framework as filters
+
+from ..models import Image, Label, Split
+
+ORDERINGS = {
+    "score": (F("score").asc(nulls_last=True), "id"),
+    "-score": (F("score").desc(nulls_last=True), "-id"),
+    "created_at": ("created_at", "id"),
+    "-created_at": ("-created_at", "-id"),
+}
+
+
+class NumberInFilter(filters.BaseInFilter, filters.NumberFilter):
+    pass
+
+
+class ImageFilter(filters.FilterSet):
+    """Expects the queryset of `selectors.images_for_project` (annotated `score` and `threshold`)."""
+
+    label = filters.ChoiceFilter(choices=Label.choices)
+    split = filters.ChoiceFilter(choices=Split.choices)
+    has_mask = filters.BooleanFilter()
+    predicted = filters.ChoiceFilter(
+        choices=[("defective", "defective"), ("good", "good")],
+        method="filter_predicted",
+        help_text="By the active model's prediction; images without one match neither.",
+    )
+    ids = NumberInFilter(field_name="id", help_text="Comma-separated image ids.")
+    ordering = filters.ChoiceFilter(
+        choices=[(key, key) for key in ORDERINGS],
+        method="filter_ordering",
+        help_text="score = the active model's score, images without one last. Default -created_at.",
+    )
+
+    class Meta:
+        model = Image
+        fields: list[str] = []
+
+    def filter_predicted(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        scored = queryset.filter(score__isnull=False)
+        if value == "defective":
+            return scored.filter(score__gte=F("threshold"))
+        return scored.filter(score__lt=F("threshold"))
+
+    def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(*ORDERINGS[value])

@@ -1,0 +1,68 @@
+"""Content-addressed files in Django's default storage, written before rows and removed with care.
+
+Images live at `images/ab/<sha256>.<ext>` and thumbnails at `thumbnails/ab/<sha256>.jpg`; the same
+bytes are stored once even across projects, so a file is only deleted when no row refers to it.
+"""
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def image_name(sha256: str, extension: str) -> str:
+    return f"images/{sha256[:2]}/{sha256}.{extension}"
+
+
+def thumbnail_name(sha256: str) -> str:
+    return f"thumbnails/{sha256[:2]}/{sha256}.jpg"
+
+
+def mask_name(image_id: int, sha256: str) -> str:
+    return f"masks/{image_id}/{sha256[:24]}.png"
+
+
+def write_once(name: str, data: bytes) -> bool:
+    """Store `data` at exactly `name` unless a file is already there. True when this call wrote it."""
+    if default_storage.exists(name):
+        return False
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:
+        # Another request stored the same content at `name` meanwhile; ours is a duplicate copy.
+        default_storage.delete(saved)
+        return False
+    return True
+
+
+def delete_quietly(names) -> None:
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("Could not delete %s", name, exc_info=True)
+
+
+def delete_unreferenced(image_files: list[str] = (), thumbnails: list[str] = (), others: list[str] = ()) -> None:
+    """Delete image/thumbnail files no Image row refers to any more, and `others` unconditionally."""
+    from webapp.datasets.models import Image
+
+    def unreferenced(field: str, names) -> set[str]:
+        names = sorted(set(filter(None, names)))
+        used: set[str] = set()
+        for start in range(0, len(names), 500):  # stay under SQLite's bound-parameter limit
+            chunk = names[start : start + 500]
+            used.update(Image.objects.filter(**{f"{field}__in": chunk}).values_list(field, flat=True))
+        return set(names) - used
+
+    delete_quietly([*unreferenced("file", image_files), *unreferenced("thumbnail", thumbnails), *others])
+
+
+def delete_after_commit(image_files: list[str] = (), thumbnails: list[str] = (), others: list[str] = ()) -> None:
+    """Schedule `delete_unreferenced` for when the current transaction commits (never on rollback)."""
+    image_files, thumbnails, others = list(image_files), list(thumbnails), list(others)
+    transaction.on_commit(lambda: delete_unreferenced(image_files, thumbnails, others))

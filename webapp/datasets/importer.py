@@ -1,0 +1,260 @@
+"""Zip imports: an MVTec AD layout brings labels, masks and splits; any other zip brings unlabeled images.
+
+Entries are read into memory one at a time and stored through the same checks as uploads, so nothing
+from an archive is ever extracted to a path it names. Entries that try to escape (`../`, absolute
+paths, drive letters, symbolic links) are skipped and reported; caps on the entry count and the total
+uncompressed size refuse zip bombs before anything is read; a bad entry never stops the others.
+"""
+
+import logging
+import stat
+import time
+import uuid
+from datetime import timedelta
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError
+
+from . import files, services
+from .imaging import EmptyMask
+from .models import Image, ImportJob, ImportStatus, Label, Project, Split
+
+logger = logging.getLogger(__name__)
+
+LAYOUT_SPLITS = {"train": Split.TRAIN, "test": Split.TEST}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+PROGRESS_EVERY_S = 1.0
+
+
+# ---------------------------------------------------------------- job creation (web request)
+
+
+@transaction.atomic
+def import_job_create(*, project: Project, user, archive: UploadedFile) -> ImportJob:
+    """Store the uploaded zip, create a queued job and send it to the `infer` queue after commit.
+
+    After the commit `job.queue_ok` tells whether the broker took the task (False: it stays queued)."""
+    if archive.size > settings.MAX_ARCHIVE_BYTES:
+        raise PayloadTooLarge(f"Archive is {archive.size} bytes; the limit is {settings.MAX_ARCHIVE_BYTES} bytes.")
+    archive.seek(0)
+    if not zipfile.is_zipfile(archive):
+        raise InvalidInput("The archive is not a zip file.")
+    archive.seek(0)
+    name = default_storage.save(f"imports/{uuid.uuid4().hex}.zip", archive)
+    try:
+        job = ImportJob.objects.create(project=project, created_by=user, archive=name, archive_name=archive.name[:255])
+    except BaseException:
+        files.delete_quietly([name])
+        raise
+    job.queue_ok = None
+    transaction.on_commit(lambda: setattr(job, "queue_ok", dispatch(job)))
+    return job
+
+
+def dispatch(job: ImportJob) -> bool:
+    from webapp.core.queue import enqueue
+
+    from .tasks import import_archive
+
+    return enqueue(import_archive, job.pk)
+
+
+def redispatch_queued(*, older_than_s: float = 60.0) -> int:
+    """Send again the queued imports that no worker took (e.g. created while the broker was down)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    sent = 0
+    for job in ImportJob.objects.filter(status=ImportStatus.QUEUED, created_at__lt=cutoff):
+        sent += dispatch(job)
+    return sent
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass
+class Plan:
+    images: list[tuple[zipfile.ZipInfo, str, str, bool]] = field(default_factory=list)  # info, label, split, locked
+    masks: dict[tuple[str, str, str], zipfile.ZipInfo] = field(default_factory=dict)  # (root, type, stem) -> mask
+    keys: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # image entry name -> mask key
+    skipped: list[dict] = field(default_factory=list)
+
+
+def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+    """Why an entry may not be imported, or None."""
+    name = info.filename
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if "\\" in name or ".." in PurePosixPath(name).parts:
+        return "path escapes the archive"
+    return None
+
+
+def _layout_position(parts: tuple[str, ...]) -> int | None:
+    """Index of `train|test|ground_truth` in `<root...>/<that>/<type>/<file>`, else None."""
+    index = len(parts) - 3
+    if index >= 0 and parts[index] in ("train", "test", "ground_truth"):
+        return index
+    return None
+
+
+def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
+    plan = Plan()
+    candidates = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        reason = unsafe_reason(info)
+        if reason:
+            plan.skipped.append({"name": info.filename, "reason": reason})
+            continue
+        parts = PurePosixPath(info.filename).parts
+        if "__MACOSX" in parts or parts[-1].startswith("."):
+            continue  # archiver metadata, not content
+        candidates.append((info, parts))
+    mvtec = any(_layout_position(parts) is not None for _, parts in candidates)
+    for info, parts in candidates:
+        suffix = PurePosixPath(parts[-1]).suffix.lower()
+        position = _layout_position(parts) if mvtec else None
+        if mvtec and position is None:
+            plan.skipped.append({"name": info.filename, "reason": "outside the MVTec AD layout"})
+            continue
+        if suffix not in IMAGE_SUFFIXES:
+            plan.skipped.append({"name": info.filename, "reason": "not an image file"})
+            continue
+        if position is None:
+            plan.images.append((info, Label.UNLABELED, Split.TRAIN, False))
+            continue
+        root, folder, kind, stem = "/".join(parts[:position]), parts[position], parts[position + 1], PurePosixPath(parts[-1]).stem
+        if folder == "ground_truth":
+            stem = stem.removesuffix("_mask")
+            plan.masks[(root, kind, stem)] = info
+            continue
+        label = Label.GOOD if kind == "good" else Label.DEFECTIVE
+        plan.images.append((info, label, LAYOUT_SPLITS[folder], True))
+        if label == Label.DEFECTIVE:
+            plan.keys[info.filename] = (root, kind, stem)
+    return plan
+
+
+# ---------------------------------------------------------------- running (worker)
+
+
+def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    limit = settings.MAX_UPLOAD_BYTES
+    if info.file_size > limit:
+        raise PayloadTooLarge(f"{info.file_size} bytes; the limit is {limit} bytes.")
+    with archive.open(info) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"more than {limit} bytes.")
+    return data
+
+
+def run_import(*, job_id: int) -> ImportJob:
+    """Import the job's archive. Idempotent: a finished job is left as it is."""
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
+        return job
+    now = timezone.now()
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now)
+    job.status, job.started_at = ImportStatus.RUNNING, now
+    try:
+        with default_storage.open(job.archive.name, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            _import(job, archive)
+        job.status = ImportStatus.SUCCEEDED
+    except ServiceError as exc:
+        job.status, job.error = ImportStatus.FAILED, exc.detail
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        job.status, job.error = ImportStatus.FAILED, f"Unreadable archive: {exc}"
+    except Exception as exc:
+        logger.exception("Import %s failed", job.pk)
+        job.status, job.error = ImportStatus.FAILED, f"Import failed: {exc}"
+    job.finished_at = timezone.now()
+    job.progress = 1.0 if job.status == ImportStatus.SUCCEEDED else job.progress
+    archive_name, job.archive = job.archive.name, ""
+    job.save()
+    files.delete_quietly([archive_name])
+    return job
+
+
+def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
+    infos = archive.infolist()
+    if len(infos) > settings.MAX_ARCHIVE_ENTRIES:
+        raise PayloadTooLarge(f"The archive has {len(infos)} entries; the limit is {settings.MAX_ARCHIVE_ENTRIES}.")
+    uncompressed = sum(info.file_size for info in infos)
+    if uncompressed > settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES:
+        raise PayloadTooLarge(
+            f"The archive unpacks to {uncompressed} bytes; the limit is {settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES}."
+        )
+    plan = plan_archive(infos)
+    job.skipped, job.errors, job.total = list(plan.skipped), [], len(plan.images)
+    used_masks: set[tuple[str, str, str]] = set()
+    new_labels = 0
+    last_beat = 0.0
+    for done, (info, label, split, locked) in enumerate(plan.images, start=1):
+        try:
+            image, created = services.image_create(
+                project=job.project,
+                filename=PurePosixPath(info.filename).name,
+                data=_read(archive, info),
+                label=label,
+                split=split,
+                split_locked=locked,
+            )
+            if created:
+                job.created += 1
+                new_labels += label != Label.UNLABELED
+            else:
+                job.duplicates += 1
+            key = plan.keys.get(info.filename)
+            if key in plan.masks:
+                used_masks.add(key)
+                if created:
+                    _attach_mask(job, image, archive, plan.masks[key])
+        except ServiceError as exc:
+            job.errors.append({"name": info.filename, "reason": exc.detail})
+        except Exception as exc:  # a corrupt entry (bad CRC, encryption, ...) must not stop the others
+            logger.warning("Import %s: entry %s failed", job.pk, info.filename, exc_info=True)
+            job.errors.append({"name": info.filename, "reason": str(exc) or exc.__class__.__name__})
+        job.progress = done / max(len(plan.images), 1)
+        if time.monotonic() - last_beat > PROGRESS_EVERY_S:
+            last_beat = time.monotonic()
+            _save_progress(job)
+    for key, info in plan.masks.items():
+        if key not in used_masks:
+            job.skipped.append({"name": info.filename, "reason": "mask without a matching defective image"})
+    with transaction.atomic():
+        services.count_new_labels(job.project_id, new_labels + job.masks)
+
+
+def _attach_mask(job: ImportJob, image: Image, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    try:
+        services.store_mask(image=image, data=_read(archive, info))
+        job.masks += 1
+    except EmptyMask:
+        job.skipped.append({"name": info.filename, "reason": "empty mask: the image stays defective without a mask"})
+    except ServiceError as exc:
+        job.errors.append({"name": info.filename, "reason": exc.detail})
+
+
+def _save_progress(job: ImportJob) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        progress=job.progress,
+        total=job.total,
+        created=job.created,
+        duplicates=job.duplicates,
+        masks=job.masks,
+        skipped=job.skipped,
+        errors=job.errors,
+        heartbeat_at=timezone.now(),
+    )

@@ -1,0 +1,322 @@
+"""Writes for projects, members, images, labels and masks. Keyword-only arguments, atomic.
+
+Files are written before rows: a row only ever points at a readable file, and when the row's
+transaction fails, the files this call wrote are removed again (unless another row uses them).
+"""
+
+import hashlib
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceError
+
+from . import files, imaging
+from .models import Image, Label, Mask, Membership, Project, Role, Split
+from .selectors import split_counts
+from .signals import labels_changed
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- projects and members
+
+
+@transaction.atomic
+def project_create(*, owner: AbstractBaseUser, name: str, description: str = "", **settings) -> Project:
+    project = Project.objects.create(owner=owner, name=name, description=description, **settings)
+    Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, **fields) -> Project:
+    for name, value in fields.items():
+        setattr(project, name, value)
+    if fields:
+        project.save(update_fields=[*fields, "updated_at"])
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    _delete_images(Image.objects.filter(project=project))
+    project.delete()
+
+
+@transaction.atomic
+def member_set(*, project: Project, user: AbstractBaseUser, role: str) -> tuple[Membership, bool]:
+    """Add `user` with `role`, or change the role of an existing member. Returns (membership, created)."""
+    if user.pk == project.owner_id and role != Role.OWNER:
+        raise Conflict("The project's creator stays an owner.")
+    membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership, created
+
+
+@transaction.atomic
+def member_remove(*, project: Project, user_id: int) -> None:
+    if user_id == project.owner_id:
+        raise Conflict("The project's creator cannot be removed; delete the project instead.")
+    deleted, _ = Membership.objects.filter(project=project, user_id=user_id).delete()
+    if not deleted:
+        raise NotFound("Not a member of this project.")
+
+
+# ---------------------------------------------------------------- images
+
+
+@dataclass
+class UploadResult:
+    filename: str
+    image: Image | None = None
+    duplicate: bool = False
+    error: ServiceError | None = None
+
+
+def image_create(
+    *,
+    project: Project,
+    filename: str,
+    data: bytes,
+    label: str = Label.UNLABELED,
+    split: str = Split.TRAIN,
+    split_locked: bool = False,
+) -> tuple[Image, bool]:
+    """Validate and store one image. Returns (image, created); created is False for a duplicate.
+
+    Raises PayloadTooLarge (413), UnsupportedMediaType (415) or InvalidInput (400).
+    """
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(project=project, sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    checked = imaging.open_checked(data)
+    file_name = files.image_name(sha256, checked.extension)
+    thumb_name = files.thumbnail_name(sha256)
+    written = [name for name, body in ((file_name, data),) if files.write_once(name, body)]
+    if files.write_once(thumb_name, imaging.thumbnail_jpeg(checked.image)):
+        written.append(thumb_name)
+    checked.image.close()
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(
+                project=project,
+                file=file_name,
+                thumbnail=thumb_name,
+                filename=filename[:255],
+                sha256=sha256,
+                width=checked.width,
+                height=checked.height,
+                label=label,
+                split=split,
+                split_locked=split_locked,
+                labeled_at=timezone.now() if label != Label.UNLABELED else None,
+            )
+    except IntegrityError:
+        # The same bytes arrived concurrently for this project: theirs won, ours is the duplicate.
+        existing = Image.objects.filter(project=project, sha256=sha256).first()
+        if existing is None:
+            files.delete_unreferenced(image_files=[file_name], thumbnails=[thumb_name])
+            raise
+        return existing, False
+    except BaseException:
+        files.delete_unreferenced(
+            image_files=[n for n in written if n == file_name], thumbnails=[n for n in written if n == thumb_name]
+        )
+        raise
+    return image, True
+
+
+def images_upload(*, project: Project, uploads: Iterable) -> list[UploadResult]:
+    """Store each uploaded file on its own; one bad file does not stop the others."""
+    results = []
+    for upload in uploads:
+        result = UploadResult(filename=upload.name or "upload")
+        try:
+            imaging.check_size(upload.size, what=f"{result.filename}")
+            upload.seek(0)
+            result.image, created = image_create(project=project, filename=result.filename, data=upload.read())
+            result.duplicate = not created
+        except ServiceError as exc:
+            result.error = exc
+        results.append(result)
+    return results
+
+
+def _stratified_split(project: Project, label: str, count: int) -> list[str]:
+    """Splits for `count` images newly labelled `label`: each goes to test while the label's test share
+    is below project.test_fraction (deterministic, so metrics exist for both labels without extra work)."""
+    total, test = split_counts(project, label)
+    splits = []
+    for _ in range(count):
+        total += 1
+        if test < math.floor(project.test_fraction * total + 1e-9):
+            test += 1
+            splits.append(Split.TEST)
+        else:
+            splits.append(Split.TRAIN)
+    return splits
+
+
+def count_new_labels(project_id: int, count: int) -> None:
+    """Feed automatic retraining: bump the project's counter now, tell listeners after commit."""
+    if count <= 0:
+        return
+    Project.objects.filter(pk=project_id).update(labels_since_training=F("labels_since_training") + count)
+    transaction.on_commit(lambda: labels_changed.send(sender=Project, project_id=project_id))
+
+
+def _label_images(*, project: Project, images: list[Image], label: str, split: str | None) -> int:
+    """Set `label` (and `split`, when given) on images; returns how many got a new good/defective label.
+
+    Images leaving the defective label lose their mask (a mask only describes defects)."""
+    now = timezone.now()
+    newly_labelled = [
+        image for image in images if image.label == Label.UNLABELED and label != Label.UNLABELED and split is None
+    ]
+    auto = {}
+    movable = [image for image in newly_labelled if not image.split_locked]
+    for image, chosen in zip(movable, _stratified_split(project, label, len(movable)), strict=True):
+        auto[image.pk] = chosen
+    changed = [image for image in images if image.label != label]
+    new_labels = sum(1 for image in changed if label != Label.UNLABELED)
+    to_save = []
+    for image in images:
+        fields = set()
+        if image.label != label:
+            image.label = label
+            image.labeled_at = now if label != Label.UNLABELED else None
+            fields |= {"label", "labeled_at"}
+        target_split = split or auto.get(image.pk)
+        if target_split and image.split != target_split:
+            image.split = target_split
+            fields.add("split")
+        if split is not None and not image.split_locked:
+            image.split_locked = True
+            fields.add("split_locked")
+        if fields:
+            to_save.append(image)
+    if label != Label.DEFECTIVE:
+        _delete_masks([image for image in images if image.has_mask])
+        for image in images:
+            image.has_mask = False
+    if to_save:
+        for image in to_save:
+            image.updated_at = now
+        Image.objects.bulk_update(to_save, ["label", "labeled_at", "split", "split_locked", "updated_at", "has_mask"])
+    return new_labels
+
+
+@transaction.atomic
+def image_update(*, image: Image, label: str | None = None, split: str | None = None) -> Image:
+    """PATCH label and/or split. A first label without a split sends the image to the stratified split."""
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    if label is not None:
+        count_new_labels(image.project_id, _label_images(project=image.project, images=[image], label=label, split=split))
+    elif split is not None and (image.split != split or not image.split_locked):
+        image.split, image.split_locked = split, True
+        image.save(update_fields=["split", "split_locked", "updated_at"])
+    return image
+
+
+@transaction.atomic
+def images_bulk(*, project: Project, images: QuerySet[Image], action: str, value: str | None) -> int:
+    """Label, move between splits or delete many images at once. Returns how many were affected."""
+    images = images.filter(project=project)
+    if action == "delete":
+        return _delete_images(images)
+    if action == "split":
+        return images.exclude(split=value, split_locked=True).update(split=value, split_locked=True, updated_at=timezone.now())
+    if action == "label":
+        selected = list(images.select_for_update().order_by("id"))
+        count_new_labels(project.pk, _label_images(project=project, images=selected, label=value, split=None))
+        return len(selected)
+    raise InvalidInput(f"Unknown action {action!r}.")
+
+
+@transaction.atomic
+def image_delete(*, image: Image) -> None:
+    _delete_images(Image.objects.filter(pk=image.pk))
+
+
+def _delete_images(images: QuerySet[Image]) -> int:
+    """Delete rows now and their files after commit (shared content-addressed files only when unused)."""
+    from webapp.training.models import Prediction
+
+    rows = list(images.values_list("pk", "file", "thumbnail"))
+    ids = [pk for pk, _, _ in rows]
+    others = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        others += Mask.objects.filter(image_id__in=chunk).values_list("file", flat=True)
+        others += Prediction.objects.filter(image_id__in=chunk).exclude(heatmap="").values_list("heatmap", flat=True)
+    for start in range(0, len(ids), 500):
+        Image.objects.filter(pk__in=ids[start : start + 500]).delete()
+    files.delete_after_commit(
+        image_files=[f for _, f, _ in rows], thumbnails=[t for _, _, t in rows], others=list(others)
+    )
+    return len(ids)
+
+
+# ---------------------------------------------------------------- masks
+
+
+def _delete_masks(images: list[Image]) -> None:
+    masks = Mask.objects.filter(image__in=images)
+    names = list(masks.values_list("file", flat=True))
+    masks.delete()
+    Image.objects.filter(pk__in=[image.pk for image in images]).update(has_mask=False)
+    files.delete_after_commit(others=names)
+
+
+def store_mask(*, image: Image, data: bytes) -> Mask:
+    """Validate a mask PNG against its image and store it as {0,255}; marks the image defective.
+
+    Does not count the label (callers do); raises InvalidInput (400) / PayloadTooLarge (413)."""
+    png, area = imaging.decode_mask(data, width=image.width, height=image.height)
+    name = files.mask_name(image.pk, hashlib.sha256(png).hexdigest())
+    wrote = files.write_once(name, png)
+    try:
+        with transaction.atomic():
+            old = Mask.objects.select_for_update().filter(image=image).first()
+            if old is None:
+                mask = Mask.objects.create(image=image, file=name, area=area)
+            else:
+                if old.file.name != name:
+                    files.delete_after_commit(others=[old.file.name])
+                old.file, old.area = name, area
+                old.save(update_fields=["file", "area", "updated_at"])
+                mask = old
+            if image.label != Label.DEFECTIVE:
+                _label_images(project=image.project, images=[image], label=Label.DEFECTIVE, split=None)
+            Image.objects.filter(pk=image.pk).update(has_mask=True, updated_at=timezone.now())
+            image.has_mask = True
+    except BaseException:
+        if wrote:
+            files.delete_quietly([name])
+        raise
+    return mask
+
+
+@transaction.atomic
+def mask_set(*, image: Image, data: bytes) -> Mask:
+    mask = store_mask(image=image, data=data)
+    count_new_labels(image.project_id, 1)
+    return mask
+
+
+@transaction.atomic
+def mask_delete(*, image: Image) -> None:
+    if not Mask.objects.filter(image=image).exists():
+        raise NotFound("This image has no mask.")
+    _delete_masks([image])
+    image.has_mask = False
