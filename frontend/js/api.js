@@ -31,7 +31,7 @@ function describe(status, body, fallback) {
 }
 
 export function url(path, params) {
-  let out = path.startsWith("/") ? path : `${BASE}/${path}`;
+  let out = path.startsWith("/") || /^https?:\/\//.test(path) ? path : `${BASE}/${path}`;
   if (params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) {
@@ -83,7 +83,7 @@ export const del = (path) => api("DELETE", path);
 export async function getBlob(path, { signal } = {}) {
   let res;
   try {
-    res = await fetch(path.startsWith("/") ? path : url(path), { credentials: "same-origin", signal });
+    res = await fetch(url(path), { credentials: "same-origin", signal });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, describe(0));

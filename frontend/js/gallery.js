@@ -248,13 +248,17 @@ async function bulk(action, value) {
   if (action === "delete" && !window.confirm(`Delete ${n.toLocaleString()} image${n === 1 ? "" : "s"}? This cannot be undone.`)) return;
   showError(bulkError, null);
   const body = { action };
-  if (action === "label") body.label = value;
-  if (action === "split") body.split = value;
+  if (value) body.value = value;
   try {
-    if (state.allMatching) body.filter = apiFilters();
-    else body.ids = Array.from(state.selected);
+    if (state.allMatching) {
+      // The filter, not 10,000 ids; ordering does not select anything.
+      const { ordering, ...filter } = apiFilters();
+      body.filter = filter;
+    } else {
+      body.ids = Array.from(state.selected);
+    }
     const res = await api("POST", `projects/${pid}/images/bulk/`, { json: body });
-    const done = res && (res.updated ?? res.deleted ?? res.count);
+    const done = res && res.affected;
     toast(`${action === "delete" ? "Deleted" : "Updated"} ${(done ?? n).toLocaleString()} image${(done ?? n) === 1 ? "" : "s"}.`);
     clearSelection();
   } catch (err) {
@@ -382,26 +386,27 @@ function chunk(files) {
   return out;
 }
 
+function showResult(row, r) {
+  if (!r) row.done("uploaded");
+  else if (r.error) row.done(r.error, "error");
+  else if (r.duplicate) row.done("already in the project", "dup");
+  else row.done("uploaded");
+}
+
 async function sendImages(group) {
   const fd = new FormData();
   for (const { file } of group) fd.append("files", file, file.name);
   try {
     const { data } = await upload(`projects/${pid}/images/`, fd, (f) => group.forEach(({ row }) => row.progress(f)));
-    const results = Array.isArray(data) ? data : (data && data.results) || [];
-    group.forEach(({ row, file }, i) => {
-      const r = results[i] || results.find((x) => x.filename === file.name);
-      if (!r) row.done("uploaded");
-      else if (r.duplicate) row.done("already in the project", "dup");
-      else if (r.detail || r.error) row.done(r.detail || r.error, "error");
-      else row.done("uploaded");
-    });
+    const results = Array.isArray(data) ? data : [];
+    // One answer per file, in the order sent: a stored image, a duplicate, or {filename, status, error}.
+    group.forEach(({ row }, i) => showResult(row, results[i]));
   } catch (err) {
-    if (group.length > 1 && err.status && err.status < 500) {
-      // One bad file refuses the whole request: send the files one by one so each gets its own answer.
-      for (const item of group) await sendImages([item]);
-      return;
-    }
-    group.forEach(({ row }) => row.done(err.detail || err.message, "error"));
+    const errors = (err.body && Array.isArray(err.body.errors) && err.body.errors) || null;
+    group.forEach(({ row, file }, i) => {
+      const e = errors && (errors.find((x) => x.filename === file.name) || errors[i]);
+      row.done(e ? e.error : err.detail || err.message, "error");
+    });
   }
 }
 

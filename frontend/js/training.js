@@ -114,7 +114,7 @@ form.addEventListener("submit", async (e) => {
     toast(`Training #${job.id} queued.`);
   } catch (err) {
     showError(trainError, err.status === 409 ? `Not started: ${err.detail}` : `Training not started: ${err.detail || err.message}`);
-    if (err.status === 503 && err.body && err.body.id) job = err.body;
+    if (err.status === 503 && err.body && err.body.job) job = err.body.job;
   }
   button.disabled = false;
   loadJobs();
@@ -142,13 +142,18 @@ function settingsOf(p) {
 
 async function loadLabelsUntil() {
   const el = byTestId("labels-until");
-  const s = settingsOf(project);
-  let until = project.labels_until_next_run ?? s.labels_until_next_run;
-  if (!s.auto_retrain) el.textContent = "Automatic retraining is off.";
-  else if (until === undefined || until === null) el.textContent = "";
-  else if (until <= 0) el.textContent = "Enough new labels: the next training will start automatically.";
-  else el.textContent = `${until} more label${until === 1 ? "" : "s"} until the next automatic training.`;
-  el.dataset.value = until ?? "";
+  try {
+    const st = await get(`projects/${pid}/training-status/`);
+    const until = st.labels_until_next_run;
+    if (!st.auto_retrain) el.textContent = "Automatic retraining is off.";
+    else if (until <= 0) el.textContent = "Enough new labels: the next training starts automatically.";
+    else if (st.next_run === "first_model")
+      el.textContent = `${until} more good image${until === 1 ? "" : "s"} in the train split until the first model trains by itself.`;
+    else el.textContent = `${until} more label${until === 1 ? "" : "s"} until the next automatic training (${st.labels_since_training} since the last run).`;
+    el.dataset.value = String(until);
+  } catch (err) {
+    el.textContent = `Retraining status unavailable: ${err.detail || err.message}`;
+  }
 }
 
 async function loadProject() {

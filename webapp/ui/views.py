@@ -3,11 +3,11 @@
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from webapp.datasets import selectors
 from webapp.datasets.models import Image, Project
 
 
@@ -18,11 +18,7 @@ class StudioLoginView(LoginView):
 
 def _project_for(request: HttpRequest, project_id: int) -> Project:
     """The project if the user belongs to it; 404 otherwise, as the API does, so ids are not probed."""
-    user = request.user
-    project = Project.objects.filter(Q(owner=user) | Q(memberships__user=user), pk=project_id).distinct().first()
-    if project is None:
-        raise Http404("No such project.")
-    return project
+    return selectors.project_for_user(request.user, project_id)
 
 
 def _project_page(request: HttpRequest, project: Project, template: str, page: str, **extra) -> HttpResponse:
