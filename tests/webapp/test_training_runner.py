@@ -1,0 +1,234 @@
+"""The training task body with a patched `fit`: versions, metrics, thresholds, activation, faults, idempotency."""
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db.models import F
+
+from webapp.datasets.models import Label, Project, Split
+from webapp.training import services
+from webapp.training.models import JobStatus, ModelVersion, TrainingJob
+from webapp.training.runner import run_training_job
+
+from .test_training_support import fake_ml, make_image, owner, sent, tproject  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(prefix: str) -> list[str]:
+    root = default_storage.path(prefix)
+    import os
+
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs] if os.path.isdir(root) else []
+
+
+def new_job(project, **kwargs) -> TrainingJob:
+    return services.create_training_job(project=project, **kwargs)
+
+
+def test_it_trains_stores_an_active_version_with_test_split_metrics_and_scores_the_project(tproject, fake_ml, sent):
+    job = new_job(tproject)
+
+    assert run_training_job(job.id, worker="w1") == JobStatus.SUCCEEDED
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.progress == 1.0 and job.finished_at
+    assert job.history == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.3}]
+    assert job.device == "cpu" and job.worker == "w1"
+    version = ModelVersion.objects.get(project=tproject)
+    assert job.model_version == version
+    assert (version.version, version.mode, version.is_active, version.image_size) == (1, "unsupervised", True, 64)
+    assert version.train_counts == {"good": 10, "defective": 0, "masks": 0}
+    assert version.test_counts == {"good": 2, "defective": 2, "masks": 1}
+    # Good test images are dark, defective bright: the fake model separates them perfectly.
+    assert version.metrics["image_auroc"] == pytest.approx(1.0)
+    assert version.metrics["image_ap"] == pytest.approx(1.0)
+    assert 0.15 < version.threshold <= 0.8
+    assert version.curves["roc"]["fpr"]
+    assert default_storage.exists(version.checkpoint.name)
+    assert ("training.score_project", (version.id,)) in sent
+
+
+def test_it_reports_metrics_the_test_split_cannot_give_as_null(owner, fake_ml, sent):
+    from .factories import ProjectFactory
+
+    project = ProjectFactory(owner=owner)
+    for _ in range(3):
+        make_image(project, value=30)
+    make_image(project, split=Split.TEST, value=30)  # test split: good images only
+    run_training_job(new_job(project).id, worker="w")
+
+    metrics = ModelVersion.objects.get(project=project).metrics
+    assert metrics["image_auroc"] is None and metrics["image_ap"] is None
+    assert metrics["pixel_auroc"] is None and metrics["aupro"] is None
+
+
+def test_without_a_test_split_all_metrics_are_null_and_the_threshold_comes_from_good_scores(owner, fake_ml, sent):
+    from .factories import ProjectFactory
+
+    project = ProjectFactory(owner=owner)
+    for _ in range(4):
+        make_image(project, value=51)  # fake score 0.2
+    run_training_job(new_job(project).id, worker="w")
+
+    version = ModelVersion.objects.get(project=project)
+    assert all(version.metrics[k] is None for k in ("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1"))
+    assert version.threshold == pytest.approx(0.2, abs=1e-3)
+    assert fake_ml.calls[0]["eval"] == []
+
+
+def test_auto_mode_trains_supervised_with_masks_and_weak_labels_from_the_train_split(tproject, fake_ml, sent):
+    make_image(tproject, label=Label.DEFECTIVE, value=210, mask=True)
+    make_image(tproject, label=Label.DEFECTIVE, value=230)  # weak label: no mask
+    job = new_job(tproject)
+    assert job.resolved_mode == "supervised"
+
+    run_training_job(job.id, worker="w")
+
+    samples = fake_ml.calls[0]["samples"]
+    assert sorted(s.label for s in samples).count(1) == 2
+    assert sum(s.mask_path is not None for s in samples) == 1
+    assert ModelVersion.objects.get(project=tproject).train_counts == {"good": 10, "defective": 2, "masks": 1}
+
+
+def test_unsupervised_training_leaves_defective_train_images_out(tproject, fake_ml, sent):
+    make_image(tproject, label=Label.DEFECTIVE, value=210)
+    run_training_job(new_job(tproject, mode="unsupervised").id, worker="w")
+    assert all(s.label == 0 for s in fake_ml.calls[0]["samples"])
+
+
+def test_a_redelivered_task_for_a_finished_job_does_nothing(tproject, fake_ml, sent):
+    job = new_job(tproject)
+    run_training_job(job.id, worker="w")
+
+    assert run_training_job(job.id, worker="w2") is None
+    assert len(fake_ml.calls) == 1
+    assert ModelVersion.objects.filter(project=tproject).count() == 1
+
+
+def test_a_task_for_a_job_another_worker_runs_does_nothing(tproject, fake_ml, sent):
+    job = new_job(tproject)
+    TrainingJob.objects.filter(id=job.id).update(status=JobStatus.RUNNING, worker="other")
+
+    assert run_training_job(job.id, worker="w") is None
+    assert fake_ml.calls == []
+    assert TrainingJob.objects.get(id=job.id).worker == "other"
+
+
+def test_a_task_for_a_cancelled_job_does_nothing(tproject, fake_ml, sent):
+    job = new_job(tproject)
+    services.cancel_training_job(job=job)
+    assert run_training_job(job.id, worker="w") is None
+    assert fake_ml.calls == []
+
+
+def test_cancel_while_running_stops_within_a_step_and_leaves_no_version_and_no_file(tproject, fake_ml, sent):
+    job = new_job(tproject)
+    fake_ml.during = lambda: services.cancel_training_job(job=TrainingJob.objects.get(id=job.id))
+
+    assert run_training_job(job.id, worker="w") == JobStatus.CANCELLED
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.finished_at
+    assert job.epoch == 1  # it stopped in the step after the request, not at the end
+    assert not ModelVersion.objects.exists()
+    assert stored("models") == []
+
+
+def test_a_failing_fit_is_recorded_and_leaves_nothing_half_written(tproject, fake_ml, sent):
+    fake_ml.error = RuntimeError("out of memory")
+    job = new_job(tproject)
+
+    assert run_training_job(job.id, worker="w") == JobStatus.FAILED
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "out of memory" in job.error
+    assert not ModelVersion.objects.exists()
+    assert stored("models") == []
+    # A failed job no longer blocks the project.
+    assert new_job(tproject).status == JobStatus.QUEUED
+
+
+def test_progress_epoch_and_loss_history_are_written_while_it_runs(tproject, fake_ml, sent):
+    job = new_job(tproject)
+    seen = []
+    fake_ml.during = lambda: seen.append(TrainingJob.objects.values("progress", "epoch", "history", "phase").get(id=job.id))
+
+    run_training_job(job.id, worker="w")
+
+    mid = seen[0]
+    assert mid["progress"] == pytest.approx(0.5) and mid["epoch"] == 1 and mid["phase"] == "train"
+    assert mid["history"] == [{"epoch": 1, "loss": pytest.approx((1 / 2 + 1 / 3) / 2, abs=1e-6)}]
+
+
+def test_labels_counted_at_start_are_subtracted_and_labels_during_the_run_count_towards_the_next(
+    tproject, fake_ml, sent
+):
+    Project.objects.filter(id=tproject.id).update(labels_since_training=7)
+    job = new_job(tproject)
+    bump = Project.objects.filter(id=tproject.id)
+    fake_ml.during = lambda: bump.update(labels_since_training=F("labels_since_training") + 2)
+
+    run_training_job(job.id, worker="w")
+
+    assert TrainingJob.objects.get(id=job.id).labels_counted == 7
+    assert Project.objects.get(id=tproject.id).labels_since_training == 2
+
+
+def test_enough_labels_during_a_run_queue_the_next_training_when_it_finishes(tproject, fake_ml, sent):
+    run_training_job(new_job(tproject).id, worker="w")  # first model exists now
+    job = new_job(tproject)
+    bump = Project.objects.filter(id=tproject.id)
+    fake_ml.during = lambda: bump.update(labels_since_training=F("labels_since_training") + 5)
+
+    run_training_job(job.id, worker="w")
+
+    follow_up = TrainingJob.objects.filter(project=tproject, status=JobStatus.QUEUED).get()
+    assert follow_up.trigger == "auto"
+    assert ("training.run_job", (follow_up.id,)) in sent
+
+
+def test_a_better_or_equal_version_becomes_active(tproject, fake_ml, sent):
+    run_training_job(new_job(tproject).id, worker="w")
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v1, v2 = ModelVersion.objects.filter(project=tproject).order_by("version")
+    assert (v1.is_active, v2.is_active) == (False, True)
+    assert v2.metrics["compared_with"] == {"version": 1, "image_auroc": pytest.approx(1.0)}
+
+
+def test_a_worse_version_stays_available_but_inactive(tproject, fake_ml, sent):
+    run_training_job(new_job(tproject).id, worker="w")
+    fake_ml.checkpoint_bytes = b"inverted"  # scores good images above defective ones
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v1, v2 = ModelVersion.objects.filter(project=tproject).order_by("version")
+    assert v2.metrics["image_auroc"] == pytest.approx(0.0)
+    assert (v1.is_active, v2.is_active) == (True, False)
+    assert [name for name, args in sent if name == "training.score_project"] == ["training.score_project"]
+
+
+def test_the_active_version_is_compared_on_todays_test_split(tproject, fake_ml, sent):
+    run_training_job(new_job(tproject).id, worker="w")
+    ModelVersion.objects.filter(project=tproject).update(metrics={"image_auroc": 1.0})
+    # The split changed since v1 trained: a bright good image now makes v1 imperfect on it.
+    make_image(tproject, split=Split.TEST, value=210)
+    fake_ml.metrics = {"image_auroc": 0.9, "threshold": 0.5}
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v2 = ModelVersion.objects.get(project=tproject, version=2)
+    assert v2.metrics["compared_with"]["image_auroc"] < 0.9
+    assert v2.is_active
+
+
+def test_version_numbers_count_per_project(tproject, owner, fake_ml, sent):
+    from .factories import ProjectFactory
+
+    other = ProjectFactory(owner=owner)
+    make_image(other, value=30)
+    run_training_job(new_job(tproject).id, worker="w")
+    run_training_job(new_job(other).id, worker="w")
+    run_training_job(new_job(tproject).id, worker="w")
+    assert sorted(ModelVersion.objects.filter(project=tproject).values_list("version", flat=True)) == [1, 2]
+    assert list(ModelVersion.objects.filter(project=other).values_list("version", flat=True)) == [1]
