@@ -1,4 +1,5 @@
 """The training task body with a patched `fit`: versions, metrics, thresholds, activation, faults, idempotency."""
+# ruff: noqa: F811 - pytest fixtures imported from test_training_support are parameters here
 
 import pytest
 from django.core.files.storage import default_storage
@@ -151,7 +152,9 @@ def test_a_failing_fit_is_recorded_and_leaves_nothing_half_written(tproject, fak
 def test_progress_epoch_and_loss_history_are_written_while_it_runs(tproject, fake_ml, sent):
     job = new_job(tproject)
     seen = []
-    fake_ml.during = lambda: seen.append(TrainingJob.objects.values("progress", "epoch", "history", "phase").get(id=job.id))
+    fake_ml.during = lambda: seen.append(
+        TrainingJob.objects.values("progress", "epoch", "history", "phase").get(id=job.id)
+    )
 
     run_training_job(job.id, worker="w")
 
