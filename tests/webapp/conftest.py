@@ -5,6 +5,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
@@ -61,3 +62,18 @@ def member_client(project):
 @pytest.fixture
 def outsider_client(other_user):
     return client_for(other_user)
+
+
+def mask_png(width: int, height: int, box=(1, 1, 3, 3), mode: str = "L", value=200) -> bytes:
+    """A mask PNG with `value` inside `box` (x0, y0, x1, y1 exclusive) and zeros elsewhere."""
+    array = np.zeros((height, width) if mode == "L" else (height, width, len(mode)), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    array[y0:y1, x0:x1] = value
+    out = io.BytesIO()
+    PILImage.fromarray(array, mode=mode).save(out, format="PNG")
+    return out.getvalue()
+
+
+def put_mask(client, image, data: bytes | None = None, content_type: str = "image/png"):
+    body = mask_png(image.width, image.height) if data is None else data
+    return client.put(f"/api/v1/images/{image.pk}/mask/", body, content_type=content_type)

@@ -27,12 +27,13 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "password-123")
+    password = factory.django.Password("password-123")
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Project
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Project {n}")
     owner = factory.SubFactory(UserFactory)
@@ -77,3 +78,58 @@ class ImageFactory(factory.django.DjangoModelFactory):
             files.write_once(kwargs["file"], data)
             files.write_once(kwargs["thumbnail"], png_bytes(8, 6))
         return super()._create(model_class, *args, **kwargs)
+
+
+# --- training (pipeline engineer) ---------------------------------------------------------------------------
+
+from django.core.files.base import ContentFile  # noqa: E402
+from django.core.files.storage import default_storage  # noqa: E402
+
+from webapp.training.models import JobStatus, ModelVersion, Prediction, TrainingJob, TrainingMode  # noqa: E402
+
+
+class TrainingJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrainingJob
+
+    project = factory.SubFactory(ProjectFactory)
+    mode = TrainingMode.AUTO
+    resolved_mode = TrainingMode.UNSUPERVISED
+    status = JobStatus.QUEUED
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A version with a stored (dummy) checkpoint file; tests patch the Predictor that would load it."""
+
+    class Meta:
+        model = ModelVersion
+
+    project = factory.SubFactory(ProjectFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    mode = TrainingMode.UNSUPERVISED
+    backbone = "efficientnet_lite0"
+    image_size = 64
+    threshold = 0.5
+    metrics = factory.LazyFunction(
+        lambda: dict.fromkeys(("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1", "precision", "recall"))
+    )
+    train_counts = factory.LazyFunction(lambda: {"good": 10, "defective": 0, "masks": 0})
+
+    @factory.lazy_attribute
+    def checkpoint(self):
+        return default_storage.save(f"models/test-{next(_distinct)}.pt", ContentFile(b"good"))
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prediction
+
+    image = factory.SubFactory(ImageFactory)
+    model_version = factory.SubFactory(ModelVersionFactory)
+    score = 0.25
+
+    @factory.lazy_attribute
+    def heatmap(self):
+        buf = io.BytesIO()
+        PILImage.new("L", (self.image.width, self.image.height), 64).save(buf, format="PNG")
+        return default_storage.save(f"predictions/test/{next(_distinct)}.png", ContentFile(buf.getvalue()))
