@@ -19,6 +19,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -47,7 +48,7 @@ class IgnoreFormatQueryNegotiation(BaseContentNegotiation):
 class ProjectScopedView(GenericAPIView):
     """Looks the project up for the user (404) and checks the role for writes (403)."""
 
-    permission_classes = [CanEditProjectData]
+    permission_classes = [IsAuthenticated, CanEditProjectData]
 
     def get_project(self, project_id):
         project = project_for_user(self.request.user, project_id)
@@ -101,7 +102,7 @@ class ProjectTrainingJobsView(ProjectScopedView):
 
 
 class TrainingJobDetailView(GenericAPIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.TrainingJobSerializer
 
     @extend_schema(
@@ -115,7 +116,7 @@ class TrainingJobDetailView(GenericAPIView):
 
 
 class TrainingJobCancelView(GenericAPIView):
-    permission_classes = [CanEditProjectData]
+    permission_classes = [IsAuthenticated, CanEditProjectData]
     serializer_class = s.TrainingJobSerializer
 
     @extend_schema(
@@ -162,7 +163,7 @@ class ProjectModelsView(ProjectScopedView):
 
 
 class ModelDetailView(GenericAPIView):
-    permission_classes = [CanEditProjectData]
+    permission_classes = [IsAuthenticated, CanEditProjectData]
     serializer_class = s.ModelVersionSerializer
 
     def get_version(self, request, model_id):
@@ -206,7 +207,7 @@ EXPORT_FORMATS = {"onnx": ".onnx", "torch": ".pt"}
 
 
 class ModelExportView(GenericAPIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
     content_negotiation_class = IgnoreFormatQueryNegotiation
 
     @extend_schema(
@@ -236,7 +237,7 @@ class ModelExportView(GenericAPIView):
 
 
 class ImagePredictionView(GenericAPIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.PredictionSerializer
 
     @extend_schema(
@@ -253,7 +254,7 @@ def _png_response(name: str) -> FileResponse:
 
 
 class PredictionHeatmapView(APIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
 
     @extend_schema(
         summary="The anomaly map: single-channel 8-bit PNG (0..255 = 0..1), same size as the image",
@@ -321,7 +322,7 @@ class ProjectInferenceBatchesView(ProjectScopedView):
 
 
 class InferenceBatchDetailView(GenericAPIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.InferenceBatchSerializer
 
     @extend_schema(
@@ -339,7 +340,7 @@ class _Echo:
 
 
 class InferenceBatchResultsView(GenericAPIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.InferenceItemSerializer
     content_negotiation_class = IgnoreFormatQueryNegotiation
 
@@ -382,7 +383,7 @@ class InferenceBatchResultsView(GenericAPIView):
 
 
 class InferenceItemHeatmapView(APIView):
-    permission_classes = [IsProjectMember]
+    permission_classes = [IsAuthenticated, IsProjectMember]
 
     @extend_schema(
         summary="Heatmap of one inference result: single-channel 8-bit PNG aligned with the uploaded image",
