@@ -1,0 +1,135 @@
+"""The gallery: upload with per-file progress and errors, zip import, filters, paging and bulk curation."""
+
+import io
+import zipfile
+
+import pytest
+from playwright.sync_api import expect
+
+from webapp.datasets.models import Image
+
+from .helpers import add_textures, make_project, prepared_model, texture_png
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks in the web request (the zip import) instead of on a worker."""
+    from webapp.config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_it_uploads_many_files_with_a_result_per_file(page, logged_in, tmp_path):
+    project = make_project(logged_in, auto_retrain=False)
+    files = []
+    for i in range(5):
+        path = tmp_path / f"tile_{i}.png"
+        path.write_bytes(texture_png(80, 60, seed=i))
+        files.append(str(path))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing an image decoder wants")
+    again = tmp_path / "tile_0_again.png"
+    again.write_bytes((tmp_path / "tile_0.png").read_bytes())
+
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_test_id("upload-input").set_input_files([*files, str(broken)])
+
+    rows = page.get_by_test_id("upload-row")
+    expect(rows).to_have_count(6)
+    for name in [f"tile_{i}.png" for i in range(5)]:
+        expect(page.locator(f'[data-testid="upload-row"][data-name="{name}"]')).to_have_attribute("data-state", "ok")
+    bad = page.locator('[data-testid="upload-row"][data-name="broken.png"]')
+    expect(bad).to_have_attribute("data-state", "error")
+    assert len(bad.locator(".upload-status").inner_text()) > 5  # the server's reason, in words
+
+    page.get_by_test_id("upload-input").set_input_files(str(again))
+    expect(page.locator('[data-testid="upload-row"][data-name="tile_0_again.png"]')).to_have_attribute("data-state", "dup")
+
+    expect(page.get_by_test_id("tile")).to_have_count(5)
+    expect(page.locator('[data-count="images"]')).to_have_text("5")
+    assert Image.objects.filter(project=project).count() == 5
+
+
+def test_it_imports_a_zip_and_shows_the_import_progress(page, logged_in, tmp_path, eager_celery):
+    project = make_project(logged_in, auto_retrain=False)
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(3):
+            zf.writestr(f"batch/part_{i}.png", texture_png(64, 64, seed=100 + i))
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_test_id("upload-input").set_input_files(str(archive))
+    row = page.locator('[data-testid="upload-row"][data-name="batch.zip"]')
+    expect(row).to_have_attribute("data-state", "ok")
+    expect(row).to_contain_text("imported 3")
+    expect(page.get_by_test_id("tile")).to_have_count(3)
+
+
+def test_filters_paging_and_bulk_curation(page, logged_in, screenshots):
+    project = make_project(logged_in, auto_retrain=False)
+    images = add_textures(logged_in, project, 14)
+    ids = [img["id"] for img in images]
+    # A model scored them: the first three are predicted defective.
+    prepared_model(project, scores={i: (0.9 - 0.05 * n if n < 3 else 0.1 + 0.01 * n) for n, i in enumerate(ids)})
+
+    page.goto(f"/projects/{project.pk}/?page_size=60")
+    expect(page.get_by_test_id("tile")).to_have_count(14)
+    expect(page.get_by_test_id("score-badge")).to_have_count(14)
+    expect(page.locator('[data-testid="active-model"]')).to_contain_text("v1")
+
+    page.get_by_test_id("filter-predicted").select_option("defective")
+    expect(page.get_by_test_id("tile")).to_have_count(3)
+    expect(page.get_by_test_id("result-count")).to_have_text("3 matching")
+    page.get_by_test_id("filter-predicted").select_option("")
+
+    page.get_by_test_id("sort").select_option("-score")
+    expect(page.get_by_test_id("tile")).to_have_count(14)
+    first_three = [int(page.get_by_test_id("tile").nth(i).get_attribute("data-id")) for i in range(3)]
+    assert first_three == ids[:3]
+
+    # Click one, shift-click another: a range of four, labelled defective in one action.
+    checks = page.get_by_test_id("tile-check")
+    checks.nth(0).click()
+    checks.nth(3).click(modifiers=["Shift"])
+    expect(page.get_by_test_id("selection-count")).to_have_text("4 selected")
+    page.get_by_test_id("bulk-label").select_option("defective")
+    expect(page.get_by_test_id("selection-count")).to_have_text("Nothing selected")
+    expect(page.locator('[data-count="defective"]')).to_have_text("4")
+    assert Image.objects.filter(project=project, label="defective").count() == 4
+
+    # Every unlabeled image, across pages, to the test split; then delete the good-scoring ones.
+    page.get_by_test_id("sort").select_option("")
+    page.get_by_test_id("filter-label").select_option("unlabeled")
+    page.get_by_test_id("page-size").select_option("60")
+    expect(page.get_by_test_id("tile")).to_have_count(10)
+    page.get_by_test_id("select-all-matching").click()
+    expect(page.get_by_test_id("selection-count")).to_contain_text("10 selected")
+    page.get_by_test_id("bulk-split").select_option("test")
+    expect(page.get_by_test_id("selection-count")).to_have_text("Nothing selected")
+    assert Image.objects.filter(project=project, label="unlabeled", split="test").count() == 10
+
+    page.screenshot(path=str(screenshots / "gallery-bulk.png"))
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_test_id("select-all-matching").click()
+    page.get_by_test_id("bulk-delete").click()
+    expect(page.get_by_test_id("gallery-empty")).to_be_visible()
+    assert Image.objects.filter(project=project).count() == 4
+
+
+def test_it_pages_through_a_large_project(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    add_textures(logged_in, project, 65, size=(32, 32))
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_test_id("page-size").select_option("60")
+    expect(page.get_by_test_id("tile")).to_have_count(60)
+    expect(page.get_by_test_id("page-info")).to_have_text("Page 1 of 2")
+    page.get_by_test_id("next-page").click()
+    expect(page.get_by_test_id("tile")).to_have_count(5)
+    expect(page.get_by_test_id("page-info")).to_have_text("Page 2 of 2")
+    assert "page=2" in page.url
+    # Thumbnails load lazily: the browser fetches them only near the viewport.
+    assert page.get_by_test_id("tile").first.locator("img").get_attribute("loading") == "lazy"
