@@ -1,0 +1,235 @@
+"""Synchronous predict and asynchronous inference batches (files or zip, chunks, results, CSV, heatmaps)."""
+# ruff: noqa: F811 - pytest fixtures imported from test_training_support are parameters here
+
+import base64
+import csv
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+
+from webapp.datasets.models import Role
+from webapp.training.inference import run_inference_chunk
+from webapp.training.models import InferenceBatch, InferenceItem
+
+from .factories import MembershipFactory, ModelVersionFactory, ProjectFactory, UserFactory
+from .test_training_support import fake_ml, owner, owner_client, png, sent  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(owner):
+    return ProjectFactory(owner=owner)
+
+
+@pytest.fixture
+def model(project):
+    return ModelVersionFactory(project=project, is_active=True, threshold=0.5)
+
+
+def upload(name: str, data: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="application/octet-stream")
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+# --- synchronous predict -------------------------------------------------------------------------------
+
+
+def test_predict_scores_files_with_the_active_model_and_stores_nothing(project, model, owner_client, fake_ml):
+    files = [upload("dark.png", png(20, 10, 51)), upload("bright.png", png(20, 10, 204))]
+
+    response = owner_client.post(f"/api/v1/projects/{project.id}/predict/", {"files": files}, format="multipart")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == model.id
+    dark, bright = body["results"]
+    assert (dark["filename"], dark["is_defective"], bright["is_defective"]) == ("dark.png", False, True)
+    assert bright["score"] == pytest.approx(0.8)
+    heatmap = PILImage.open(io.BytesIO(base64.b64decode(bright["heatmap_png_base64"])))
+    assert heatmap.mode == "L" and heatmap.size == (20, 10)
+    assert not InferenceBatch.objects.exists() and not model.predictions.exists()
+
+
+def test_predict_without_a_model_is_409(project, owner_client, fake_ml):
+    response = owner_client.post(
+        f"/api/v1/projects/{project.id}/predict/", {"files": [upload("a.png", png())]}, format="multipart"
+    )
+    assert response.status_code == 409 and response.json()["detail"]
+
+
+def test_predict_refuses_more_than_64_files(project, model, owner_client, fake_ml):
+    files = [upload(f"{i}.png", png(4, 4, i)) for i in range(65)]
+    response = owner_client.post(f"/api/v1/projects/{project.id}/predict/", {"files": files}, format="multipart")
+    assert response.status_code == 400 and "64" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"GIF89a" + b"\x00" * 40, 415), (png()[:40], 400), (b"", 415)],
+    ids=["unsupported format", "truncated png", "empty"],
+)
+def test_predict_validates_files_like_uploads(project, model, owner_client, fake_ml, data, code):
+    files = [upload("ok.png", png()), upload("bad.bin", data)]
+    response = owner_client.post(f"/api/v1/projects/{project.id}/predict/", {"files": files}, format="multipart")
+    assert response.status_code == code and response.json()["detail"]
+
+
+def test_predict_refuses_files_over_the_size_limit(project, model, owner_client, fake_ml, settings):
+    settings.MAX_UPLOAD_BYTES = 100
+    response = owner_client.post(
+        f"/api/v1/projects/{project.id}/predict/", {"files": [upload("big.png", png(64, 64, 7))]}, format="multipart"
+    )
+    assert response.status_code == 413
+
+
+def test_viewers_may_not_predict_and_outsiders_get_404(project, model, fake_ml):
+    viewer = APIClient()
+    viewer.force_authenticate(MembershipFactory(project=project, user=UserFactory(), role=Role.VIEWER).user)
+    outsider = APIClient()
+    outsider.force_authenticate(UserFactory())
+    for client, code in ((viewer, 403), (outsider, 404)):
+        response = client.post(
+            f"/api/v1/projects/{project.id}/predict/", {"files": [upload("a.png", png())]}, format="multipart"
+        )
+        assert response.status_code == code
+
+
+# --- inference batches ----------------------------------------------------------------------------------
+
+
+def create_batch(client, project, **data):
+    return client.post(f"/api/v1/projects/{project.id}/inference-batches/", data, format="multipart")
+
+
+def run_all_chunks(batch_id: int, sent) -> None:
+    for name, args in list(sent):
+        if name == "training.run_inference_chunk" and args[0] == batch_id:
+            run_inference_chunk(*args)
+
+
+def test_a_batch_of_files_is_chunked_processed_and_polled(project, model, owner_client, fake_ml, sent, settings):
+    settings.INFERENCE_CHUNK_SIZE = 2
+    files = [upload(f"f{i}.png", png(8, 6, 40 * i)) for i in range(5)]
+
+    response = create_batch(owner_client, project, files=files)
+
+    assert response.status_code == 202
+    batch = response.json()
+    assert (batch["status"], batch["total"], batch["done"]) == ("queued", 5, 0)
+    assert [args for name, args in sent] == [(batch["id"], 0), (batch["id"], 1), (batch["id"], 2)]
+
+    run_all_chunks(batch["id"], sent)
+
+    polled = owner_client.get(f"/api/v1/inference-batches/{batch['id']}/").json()
+    assert (polled["status"], polled["total"], polled["done"]) == ("succeeded", 5, 5)
+
+
+def test_results_are_paginated_with_scores_decisions_and_downloadable_heatmaps(
+    project, model, owner_client, fake_ml, sent
+):
+    files = [upload("dark.png", png(9, 7, 51)), upload("bright.png", png(9, 7, 204))]
+    batch_id = create_batch(owner_client, project, files=files).json()["id"]
+    run_all_chunks(batch_id, sent)
+
+    page = owner_client.get(f"/api/v1/inference-batches/{batch_id}/results/?page_size=1").json()
+    assert page["count"] == 2 and page["next"]
+    first = page["results"][0]
+    assert (first["filename"], first["is_defective"]) == ("dark.png", False)
+    assert first["score"] == pytest.approx(0.2)
+
+    heatmap = owner_client.get(first["heatmap_url"])
+    assert heatmap.status_code == 200
+    image = PILImage.open(io.BytesIO(b"".join(heatmap.streaming_content)))
+    assert image.mode == "L" and image.size == (9, 7)
+
+
+def test_results_as_csv(project, model, owner_client, fake_ml, sent):
+    batch_id = create_batch(owner_client, project, files=[upload("a.png", png(4, 4, 204))]).json()["id"]
+    run_all_chunks(batch_id, sent)
+
+    response = owner_client.get(f"/api/v1/inference-batches/{batch_id}/results/?format=csv")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1 and rows[0]["filename"] == "a.png" and rows[0]["is_defective"] == "True"
+    assert float(rows[0]["score"]) == pytest.approx(0.8) and rows[0]["heatmap_url"].startswith("http")
+
+
+def test_a_zip_brings_its_images_and_reports_bad_entries_without_escaping(project, model, owner_client, fake_ml, sent):
+    archive = zip_of(
+        {
+            "lot1/a.png": png(5, 5, 10),
+            "../../escape.png": png(5, 5, 20),
+            "notes.txt": b"not an image",
+            "lot1/.hidden.png": png(5, 5, 30),
+        }
+    )
+
+    response = create_batch(owner_client, project, archive=upload("lot.zip", archive))
+
+    assert response.status_code == 202
+    batch_id = response.json()["id"]
+    run_all_chunks(batch_id, sent)
+    items = {i.filename: i for i in InferenceItem.objects.filter(batch_id=batch_id)}
+    assert set(items) == {"lot1/a.png", "../../escape.png", "notes.txt"}
+    assert items["notes.txt"].error and items["notes.txt"].score is None
+    assert items["../../escape.png"].file.name.startswith(f"inference/{batch_id}/")
+    polled = owner_client.get(f"/api/v1/inference-batches/{batch_id}/").json()
+    assert (polled["status"], polled["done"], polled["failed"]) == ("succeeded", 3, 1)
+
+
+def test_a_corrupt_zip_is_400(project, model, owner_client, sent):
+    response = create_batch(owner_client, project, archive=upload("lot.zip", b"PK\x03\x04 nope"))
+    assert response.status_code == 400
+
+
+def test_a_redelivered_chunk_does_not_count_twice(project, model, owner_client, fake_ml, sent):
+    batch_id = create_batch(owner_client, project, files=[upload("a.png", png())]).json()["id"]
+    run_all_chunks(batch_id, sent)
+    assert run_inference_chunk(batch_id, 0) == 0
+    assert InferenceBatch.objects.get(id=batch_id).done == 1
+
+
+def test_a_batch_without_a_model_is_409_and_without_files_400(project, owner_client, sent):
+    assert create_batch(owner_client, project, files=[upload("a.png", png())]).status_code == 409
+    ModelVersionFactory(project=project, is_active=True)
+    assert create_batch(owner_client, project).status_code == 400
+
+
+def test_when_the_queue_is_down_the_batch_is_saved_and_sent_later(project, model, owner_client, fake_ml, sent):
+    from webapp.training import services
+
+    sent.broker_up = False
+    response = create_batch(owner_client, project, files=[upload("a.png", png())])
+    assert response.status_code == 503 and response.json()["id"]
+    assert InferenceBatch.objects.get(id=response.json()["id"]).status == "queued"
+
+    sent.broker_up = True
+    assert services.dispatch_and_reap()["batches"] == [response.json()["id"]]
+
+
+def test_batches_are_private_to_project_members(project, model, owner_client, fake_ml, sent):
+    batch_id = create_batch(owner_client, project, files=[upload("a.png", png())]).json()["id"]
+    run_all_chunks(batch_id, sent)
+    item = InferenceItem.objects.get(batch_id=batch_id)
+    outsider = APIClient()
+    outsider.force_authenticate(UserFactory())
+    for path in (
+        f"/api/v1/inference-batches/{batch_id}/",
+        f"/api/v1/inference-batches/{batch_id}/results/",
+        f"/api/v1/inference-items/{item.id}/heatmap/",
+    ):
+        assert outsider.get(path).status_code == 404
+    assert create_batch(outsider, project, files=[upload("a.png", png())]).status_code == 404
