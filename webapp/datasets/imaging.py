@@ -78,6 +78,10 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
         raise InvalidInput(f"Corrupt {pil_format} file: {exc}") from exc
     check_pixels(width, height)
     try:
+        if pil_format == "PNG":
+            # Pillow decodes a PNG cut inside its last chunk without complaint; verify() checks every
+            # chunk's CRC and the end marker, so a truncated upload is refused rather than stored.
+            PILImage.open(io.BytesIO(data), formats=["PNG"]).verify()
         image.load()
     except PILImage.DecompressionBombError as exc:
         raise PayloadTooLarge(f"Image has too many pixels: {exc}") from exc

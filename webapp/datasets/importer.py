@@ -21,7 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError
+from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
 
 from . import files, services
 from .imaging import EmptyMask
@@ -30,7 +30,9 @@ from .models import Image, ImportJob, ImportStatus, Label, Project, Split
 logger = logging.getLogger(__name__)
 
 LAYOUT_SPLITS = {"train": Split.TRAIN, "test": Split.TEST}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+# Entries are judged by content; the name only decides how to report a refused one: an image in a format
+# we do not take is an error, anything else (notes, CSVs) is skipped as not an image.
+IMAGE_LIKE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".avif", ".heic", ".jp2"}
 PROGRESS_EVERY_S = 1.0
 
 
@@ -123,13 +125,9 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
         candidates.append((info, parts))
     mvtec = any(_layout_position(parts) is not None for _, parts in candidates)
     for info, parts in candidates:
-        suffix = PurePosixPath(parts[-1]).suffix.lower()
         position = _layout_position(parts) if mvtec else None
         if mvtec and position is None:
             plan.skipped.append({"name": info.filename, "reason": "outside the MVTec AD layout"})
-            continue
-        if suffix not in IMAGE_SUFFIXES:
-            plan.skipped.append({"name": info.filename, "reason": "not an image file"})
             continue
         if position is None:
             plan.images.append((info, Label.UNLABELED, Split.TRAIN, False))
@@ -221,6 +219,11 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
                 used_masks.add(key)
                 if created:
                     _attach_mask(job, image, archive, plan.masks[key])
+        except UnsupportedMediaType as exc:
+            if PurePosixPath(info.filename).suffix.lower() in IMAGE_LIKE_SUFFIXES:
+                job.errors.append({"name": info.filename, "reason": exc.detail})
+            else:
+                job.skipped.append({"name": info.filename, "reason": "not an image file"})
         except ServiceError as exc:
             job.errors.append({"name": info.filename, "reason": exc.detail})
         except Exception as exc:  # a corrupt entry (bad CRC, encryption, ...) must not stop the others
