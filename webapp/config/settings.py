@@ -216,5 +216,13 @@ PREDICT_MAX_FILES = env.int("PREDICT_MAX_FILES", default=64)
 # --- API docs (datasets/API engineer): Swagger UI served from local static files, no internet needed.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
 SPECTACULAR_SETTINGS.update(
-    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "ENUM_NAME_OVERRIDES": {
+            "ImportStatusEnum": "webapp.datasets.models.ImportStatus",
+            "JobStatusEnum": "webapp.training.models.JobStatus",
+        },
+    }
 )

@@ -18,8 +18,8 @@ class TokenResponseSerializer(serializers.Serializer):
 
 
 class HealthSerializer(serializers.Serializer):
-    database = serializers.ChoiceField(choices=["ok", "error"])
-    broker = serializers.ChoiceField(choices=["ok", "error"])
+    database = serializers.CharField(help_text="ok | error")
+    broker = serializers.CharField(help_text="ok | error")
     workers = serializers.IntegerField(min_value=0)
 
 

@@ -1,0 +1,138 @@
+"""Health, schema and docs, the task-queue helper, and JSON error bodies everywhere under /api/."""
+
+import pytest
+from celery import Celery
+from django.test import RequestFactory
+
+from webapp.core import queue
+from webapp.core.views import handler404, handler500
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_each_part(anon_client, monkeypatch):
+    monkeypatch.setattr(queue, "worker_count", lambda app=None, timeout=1.0: 2)
+
+    response = anon_client.get("/api/v1/health/")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok", "workers": 2}
+
+
+def test_health_is_200_when_the_broker_is_down(anon_client, monkeypatch):
+    monkeypatch.setattr(queue, "broker_reachable", lambda app=None: False)
+
+    response = anon_client.get("/api/v1/health/")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "error", "workers": 0}
+
+
+def test_health_is_200_when_the_database_is_down(anon_client, monkeypatch):
+    from webapp.core.api import views
+
+    monkeypatch.setattr(views, "_database_ok", lambda: False)
+    monkeypatch.setattr(queue, "worker_count", lambda app=None, timeout=1.0: 0)
+
+    response = anon_client.get("/api/v1/health/")
+
+    assert response.status_code == 200 and response.json()["database"] == "error"
+
+
+def unreachable_app() -> Celery:
+    return Celery("unreachable", broker="redis://127.0.0.1:1/0", set_as_current=False)  # nothing listens there
+
+
+def test_enqueue_returns_false_when_the_broker_is_unreachable(settings, monkeypatch):
+    settings.BROKER_TIMEOUT_S = 0.5
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery lets it override any app's broker
+    app = unreachable_app()
+
+    @app.task(name="tests.noop", queue="infer")
+    def noop():
+        return None
+
+    assert queue.enqueue(noop) is False
+    assert queue.broker_reachable(app) is False
+    assert queue.worker_count(app, timeout=0.2) == 0
+
+
+def test_enqueue_sends_to_a_reachable_broker():
+    app = Celery("memory", broker="memory://", set_as_current=False)
+    sent = []
+
+    @app.task(name="tests.noop", queue="infer")
+    def noop(x):
+        return x
+
+    app.conf.task_always_eager = False
+    original = noop.apply_async
+    noop.apply_async = lambda *a, **k: sent.append(k.get("args")) or original(*a, **k)
+
+    assert queue.enqueue(noop, 5) is True
+    assert sent == [(5,)]
+
+
+def test_the_schema_documents_the_contract(anon_client):
+    response = anon_client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    for path in [
+        "/api/v1/auth/token/", "/api/v1/projects/", "/api/v1/projects/{id}/", "/api/v1/projects/{project_id}/members/",
+        "/api/v1/projects/{project_id}/members/{user_id}/", "/api/v1/projects/{project_id}/images/",
+        "/api/v1/projects/{project_id}/images/bulk/", "/api/v1/projects/{project_id}/imports/",
+        "/api/v1/images/{id}/", "/api/v1/images/{id}/file/", "/api/v1/images/{id}/thumbnail/",
+        "/api/v1/images/{id}/mask/", "/api/v1/imports/{id}/", "/api/v1/health/",
+    ]:
+        assert path in paths, path
+    upload = paths["/api/v1/projects/{project_id}/images/"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    files = schema["components"]["schemas"][upload["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["files"]
+    assert files["items"]["format"] == "binary"
+    archive_ref = paths["/api/v1/projects/{project_id}/imports/"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    archive = schema["components"]["schemas"][archive_ref["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["archive"]
+    assert archive["format"] == "binary"
+    assert "image/png" in paths["/api/v1/images/{id}/mask/"]["put"]["requestBody"]["content"]
+    listing = paths["/api/v1/projects/{project_id}/images/"]["get"]["parameters"]
+    assert {"label", "split", "has_mask", "ordering", "predicted", "ids", "page", "page_size"} <= {p["name"] for p in listing}
+    assert "415" in paths["/api/v1/projects/{project_id}/images/"]["post"]["responses"]
+
+
+def test_the_docs_page_uses_local_assets(anon_client):
+    response = anon_client.get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui" in page and "/static/drf_spectacular_sidecar/" in page
+    assert "cdn.jsdelivr" not in page and "unpkg" not in page
+
+
+def test_unknown_api_paths_are_404_json(api_client):
+    response = api_client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_wrong_methods_are_405_json(api_client):
+    response = api_client.put("/api/v1/projects/", {}, format="json")
+    assert response.status_code == 405
+    assert "not allowed" in response.json()["detail"]
+
+
+def test_django_error_handlers_answer_json_under_api_and_html_elsewhere():
+    factory = RequestFactory()
+
+    api_404 = handler404(factory.get("/api/v1/x/"), Exception("x"))
+    api_500 = handler500(factory.get("/api/v1/x/"))
+    page_404 = handler404(factory.get("/somewhere/"), Exception("x"))
+
+    assert (api_404.status_code, api_404["Content-Type"]) == (404, "application/json")
+    assert (api_500.status_code, api_500["Content-Type"]) == (500, "application/json")
+    assert b'"detail"' in api_500.content
+    assert page_404.status_code == 404 and "text/html" in page_404["Content-Type"]
+
+
+def test_admin_lists_every_datasets_model(admin_client):
+    for model in ("project", "membership", "image", "mask", "importjob"):
+        assert admin_client.get(f"/admin/datasets/{model}/").status_code == 200
