@@ -41,7 +41,8 @@ def allowed_console_errors() -> list[str]:
 
 
 @pytest.fixture
-def context(browser, live_server):
+def context(browser, transactional_db, live_server):
+    # Depends on the database fixture so that it closes (ending in-flight requests) before the flush.
     ctx = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
     ctx.set_default_timeout(15_000)
     yield ctx

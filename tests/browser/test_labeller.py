@@ -1,0 +1,208 @@
+"""The labeller: label keys and navigation in the gallery's order, the mask painter (stored at image
+resolution), undo/redo, eraser, and a mask made from the heatmap."""
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from webapp.datasets.models import Image
+
+from .helpers import make_project, prepared_model, stored_mask, texture_png, upload
+
+pytestmark = pytest.mark.browser
+
+W, H = 1600, 1200  # larger than the stage, so painting happens at a zoom below 1
+
+
+def open_labeller(page, project, image_id, query=""):
+    page.goto(f"/projects/{project.pk}/images/{image_id}/{query}")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+
+
+def to_screen(page, x, y):
+    """Screen position of image pixel (x, y) when the image is fitted to the stage (as the page does)."""
+    box = page.get_by_test_id("mask-canvas").bounding_box()
+    s = min(box["width"] / W, box["height"] / H) * 0.98
+    return box["x"] + (box["width"] - W * s) / 2 + x * s, box["y"] + (box["height"] - H * s) / 2 + y * s
+
+
+def stroke(page, points):
+    page.mouse.move(*to_screen(page, *points[0]))
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*to_screen(page, *p), steps=8)
+    page.mouse.up()
+
+
+def save(page, status="saved"):
+    page.get_by_test_id("save-mask").click()
+    expect(page.get_by_test_id("mask-status")).to_have_text(status)
+
+
+@pytest.fixture
+def big_image(logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    [image] = upload(logged_in, project, [("plate.png", texture_png(W, H, seed=7))])
+    return project, image["id"]
+
+
+def test_a_painted_stroke_is_stored_at_image_resolution_and_makes_the_image_defective(page, big_image, screenshots):
+    project, image_id = big_image
+    open_labeller(page, project, image_id)
+    page.get_by_test_id("brush-size").fill("40")
+    stroke(page, [(300, 600), (1300, 600)])
+    expect(page.get_by_test_id("mask-status")).to_have_text("unsaved changes")
+    save(page)
+
+    mask = stored_mask(image_id)
+    assert mask.shape == (H, W)
+    assert set(np.unique(mask)) == {0, 255}
+    # The stroke is where it was painted, 40 image pixels wide, whatever the zoom on screen.
+    assert mask[600, 400:1200].min() == 255
+    column = mask[:, 800] > 0
+    assert 34 <= column.sum() <= 46
+    assert column[580:620].all()
+    assert mask[:500].max() == 0 and mask[700:].max() == 0
+    assert Image.objects.get(pk=image_id).label == "defective"
+    expect(page.get_by_test_id("label-defective")).to_have_attribute("aria-pressed", "true")
+    page.screenshot(path=str(screenshots / "labeller-mask.png"))
+
+
+def test_undo_redo_and_eraser(page, big_image):
+    project, image_id = big_image
+    open_labeller(page, project, image_id)
+    page.get_by_test_id("brush-size").fill("60")
+    stroke(page, [(200, 300), (1400, 300)])  # first stroke: a horizontal bar
+    stroke(page, [(800, 500), (800, 1100)])  # second stroke: a vertical bar
+    page.keyboard.press("Control+z")  # undo the vertical bar
+    save(page)
+    mask = stored_mask(image_id)
+    assert mask[300, 300:1300].min() == 255
+    assert mask[700:1100, 800].max() == 0
+
+    page.keyboard.press("Control+Shift+z")  # redo brings it back
+    save(page)
+    assert stored_mask(image_id)[700:1100, 800].min() == 255
+
+    page.keyboard.press("e")  # eraser across the horizontal bar
+    expect(page.get_by_test_id("tool-eraser")).to_have_attribute("aria-pressed", "true")
+    page.get_by_test_id("brush-size").fill("120")
+    stroke(page, [(500, 150), (500, 450)])
+    save(page)
+    mask = stored_mask(image_id)
+    assert mask[300, 470:530].max() == 0  # erased where the eraser crossed
+    assert mask[300, 300:420].min() == 255 and mask[300, 600:1300].min() == 255  # the rest stays
+
+    # Clearing and saving removes the mask (an all-zero mask is not a mask).
+    page.get_by_test_id("clear-mask").click()
+    save(page, "no mask")
+    assert stored_mask(image_id) is None
+
+
+def test_brush_keys_and_zoom(page, big_image):
+    project, image_id = big_image
+    open_labeller(page, project, image_id)
+    size = page.get_by_test_id("brush-size")
+    size.fill("40")
+    page.get_by_test_id("mask-canvas").focus()
+    page.keyboard.press("]")
+    assert int(size.input_value()) == 50
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    assert int(size.input_value()) == 32
+    before = page.get_by_test_id("zoom").inner_text()
+    page.mouse.move(*to_screen(page, 800, 600))
+    page.mouse.wheel(0, -400)
+    expect(page.get_by_test_id("zoom")).not_to_have_text(before)
+    page.keyboard.press("f")
+    expect(page.get_by_test_id("zoom")).to_have_text(before)
+    # The cursor circle shows the real brush size: 32 image pixels at the fitted zoom.
+    box = page.get_by_test_id("mask-canvas").bounding_box()
+    scale = min(box["width"] / W, box["height"] / H) * 0.98
+    width = page.get_by_test_id("brush-cursor").evaluate("el => parseFloat(el.style.width)")
+    assert abs(width - 32 * scale) < 1
+
+
+def test_label_keys_and_arrows_follow_the_gallery_order(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    images = upload(logged_in, project, [(f"p{i}.png", texture_png(120, 90, seed=40 + i)) for i in range(4)])
+    newest_first = [img["id"] for img in reversed(images)]
+
+    page.goto(f"/projects/{project.pk}/?label=unlabeled")
+    expect(page.get_by_test_id("tile")).to_have_count(4)
+    page.get_by_test_id("tile").first.locator("a").click()
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    assert f"/images/{newest_first[0]}/" in page.url and "label=unlabeled" in page.url
+    expect(page.get_by_test_id("position")).to_have_text("1 / 4")
+
+    page.keyboard.press("g")
+    expect(page.get_by_test_id("label-good")).to_have_attribute("aria-pressed", "true")
+    assert Image.objects.get(pk=newest_first[0]).label == "good"
+
+    # The labelled image left the "unlabeled" filter: the next one is the one that moved into its place.
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/images/{newest_first[1]}/**")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("d")
+    expect(page.get_by_test_id("label-defective")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/images/{newest_first[2]}/**")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("u")
+    expect(page.get_by_test_id("label-unlabeled")).to_have_attribute("aria-pressed", "true")
+    # Within "unlabeled", the labelled images are gone: this one is now first.
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".toast", has_text="This is the first image.")).to_be_visible()
+    # Without a filter, left goes back through every image in the gallery's order.
+    open_labeller(page, project, newest_first[1], "?pos=2")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_url(f"**/images/{newest_first[0]}/**")
+    labels = dict(Image.objects.filter(project=project).values_list("id", "label"))
+    assert [labels[i] for i in newest_first] == ["good", "defective", "unlabeled", "unlabeled"]
+
+
+def test_unsaved_mask_is_saved_before_moving_on(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    images = upload(logged_in, project, [(f"q{i}.png", texture_png(W, H, seed=60 + i)) for i in range(2)])
+    first, second = images[1]["id"], images[0]["id"]  # newest first
+    open_labeller(page, project, first, "?pos=1")
+    page.get_by_test_id("brush-size").fill("50")
+    stroke(page, [(400, 400), (900, 400)])
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(f"**/images/{second}/**")
+    assert stored_mask(first)[400, 500:800].min() == 255
+
+
+def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_image, screenshots):
+    project, image_id = big_image
+    heat = np.full((H, W), 30, np.uint8)
+    heat[300:600, 400:800] = 220  # a hot region
+    heat[900:950, 1200:1250] = 110  # a lukewarm one, under a 0.5 threshold
+    prepared_model(project, scores={image_id: 0.83}, heatmaps={image_id: heat}, threshold=0.61)
+
+    open_labeller(page, project, image_id)
+    expect(page.get_by_test_id("prediction")).to_contain_text("0.830")
+    expect(page.get_by_test_id("prediction")).to_contain_text("threshold 0.610")
+    expect(page.get_by_test_id("prediction")).to_contain_text("predicted defective")
+    expect(page.get_by_test_id("mask-from-heatmap")).to_be_enabled()
+    page.get_by_test_id("heatmap-threshold").fill("0.5")
+    expect(page.get_by_test_id("heatmap-threshold-value")).to_have_text("0.500")
+    page.screenshot(path=str(screenshots / "labeller.png"))
+    page.get_by_test_id("mask-from-heatmap").click()
+    expect(page.get_by_test_id("mask-status")).to_have_text("unsaved changes")
+
+    # The mask is editable like a painted one: erase a corner of it before saving.
+    page.keyboard.press("e")
+    page.get_by_test_id("brush-size").fill("80")
+    stroke(page, [(400, 300), (420, 320)])
+    save(page)
+    mask = stored_mask(image_id)
+    assert mask[350:600, 500:800].min() == 255
+    assert mask[:300].max() == 0 and mask[600:].max() == 0 and mask[:, :400].max() == 0
+    assert mask[300:330, 400:430].max() == 0  # erased
+    assert Image.objects.get(pk=image_id).label == "defective"
+
+    page.keyboard.press("Control+z")  # undo the eraser, then undo the heatmap mask
+    page.keyboard.press("Control+z")
+    save(page, "no mask")
+    assert stored_mask(image_id) is None
