@@ -24,7 +24,6 @@ let threshold = null;
 let queue = [];
 let index = 0;
 let decided = 0;
-let busy = false;
 const heatCache = new Map();
 
 export function reviewOrder(items, thr) {
@@ -61,9 +60,14 @@ async function loadThreshold() {
 
 async function loadQueue() {
   statusEl.textContent = "Loading queue…";
+  // Wait for decisions still in flight, so the next window does not offer them again.
+  await Promise.allSettled(Array.from(pending));
   try {
     const data = await get(`projects/${pid}/images/`, { label: "unlabeled", ordering: "-score", page_size: WINDOW });
-    queue = reviewOrder(data.results, threshold);
+    queue = reviewOrder(
+      data.results.filter((i) => !decidedIds.has(i.id)),
+      threshold,
+    );
     index = 0;
     const noScores = queue.length && !queue.some((i) => i.prediction);
     statusEl.textContent = queue.length
@@ -139,21 +143,37 @@ function render() {
   }
 }
 
-async function decide(label) {
+// Decisions are optimistic: the next image shows at once and the PATCH runs behind, so fast key
+// presses are never dropped. A failed PATCH is reported with the file name and can be redone with ←.
+const decidedIds = new Set();
+const pending = new Set();
+
+function showPending() {
+  const el = byTestId("review-progress");
+  el.dataset.pending = String(pending.size);
+}
+
+function decide(label) {
   const item = queue[index];
-  if (!item || busy) return;
-  busy = true;
-  try {
-    await patch(`images/${item.id}/`, { label });
-    decided += 1;
-    toast(`${item.filename}: ${label}`);
-    showError(errorEl, null);
-    advance(1);
-  } catch (err) {
-    showError(errorEl, `${item.filename} not labelled: ${err.detail || err.message}`);
-  } finally {
-    busy = false;
-  }
+  if (!item) return;
+  decidedIds.add(item.id);
+  const request = patch(`images/${item.id}/`, { label })
+    .then(() => {
+      decided += 1;
+      item.label = label;
+    })
+    .catch((err) => {
+      decidedIds.delete(item.id);
+      showError(errorEl, `${item.filename} not labelled ${label}: ${err.detail || err.message}`);
+    })
+    .finally(() => {
+      pending.delete(request);
+      showPending();
+    });
+  pending.add(request);
+  showPending();
+  toast(`${item.filename}: ${label}`);
+  advance(1);
 }
 
 function advance(step) {
