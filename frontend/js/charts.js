@@ -26,7 +26,7 @@ function label(v) {
   return v.toFixed(2);
 }
 
-function frame(title, xDomain, yDomain, xLabel, yLabel) {
+function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false) {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, class: "chart-svg" });
   svg.append(el("title", {}, title));
   const [x0, x1] = xDomain;
@@ -38,8 +38,11 @@ function frame(title, xDomain, yDomain, xLabel, yLabel) {
     g.append(el("line", { x1: M.l, x2: W - M.r, y1: sy(t), y2: sy(t), class: "grid" }));
     g.append(el("text", { x: M.l - 6, y: sy(t) + 4, "text-anchor": "end" }, label(t)));
   }
-  for (const t of ticks(x0, x1)) {
-    g.append(el("text", { x: sx(t), y: H - M.b + 16, "text-anchor": "middle" }, label(t)));
+  const xTicks = integerX
+    ? Array.from(new Set(ticks(x0, x1).map((t) => Math.round(t))))
+    : ticks(x0, x1);
+  for (const t of xTicks) {
+    g.append(el("text", { x: sx(t), y: H - M.b + 16, "text-anchor": "middle" }, integerX ? String(t) : label(t)));
   }
   g.append(el("line", { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: "axis" }));
   g.append(el("line", { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: "axis" }));
@@ -56,7 +59,7 @@ function empty(container, text) {
 }
 
 /** series: [{points: [[x, y], ...], cls}] */
-export function lineChart(container, series, { title, xLabel, yLabel, xDomain, yDomain, diagonal = false }) {
+export function lineChart(container, series, { title, xLabel, yLabel, xDomain, yDomain, diagonal = false, integerX = false }) {
   const pts = series.flatMap((s) => s.points);
   if (!pts.length) return empty(container, "No data yet.");
   const xs = pts.map((p) => p[0]);
@@ -69,7 +72,7 @@ export function lineChart(container, series, { title, xLabel, yLabel, xDomain, y
     const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
     yd = [Math.max(0, lo - pad), hi + pad];
   }
-  const { svg, sx, sy } = frame(title, xd, yd, xLabel, yLabel);
+  const { svg, sx, sy } = frame(title, xd, yd, xLabel, yLabel, integerX);
   if (diagonal) svg.append(el("line", { x1: sx(xd[0]), y1: sy(yd[0]), x2: sx(xd[1]), y2: sy(yd[1]), class: "diag" }));
   for (const s of series) {
     if (!s.points.length) continue;

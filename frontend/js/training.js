@@ -52,6 +52,7 @@ function renderJob() {
     title: "Training loss",
     xLabel: "epoch",
     yLabel: "loss",
+    integerX: true,
   });
 }
 
