@@ -5,7 +5,7 @@ webapp.training imports webapp.datasets, so its models are imported inside funct
 
 from dataclasses import dataclass
 
-from django.db.models import Count, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, FilteredRelation, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -56,6 +56,18 @@ def project_for_user(user, project_id) -> Project:
     return project
 
 
+def project_for_member(user, project_id) -> Project:
+    """One of the user's projects with only the user's role annotated (no counts: cheap for every request)."""
+    project = (
+        Project.objects.filter(pk=project_id, memberships__user=user)
+        .annotate(my_role=Subquery(Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]))
+        .first()
+    )
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
 def active_model(project: Project) -> ActiveModel | None:
     from webapp.training.models import ModelVersion
 
@@ -72,8 +84,12 @@ def images_for_project(project: Project, model: ActiveModel | None) -> QuerySet[
     if model is None:
         nothing = Value(None, output_field=FloatField())
         return images.annotate(score=nothing, threshold=nothing)
-    score = Prediction.objects.filter(image=OuterRef("pk"), model_version_id=model.id).values("score")[:1]
-    return images.annotate(score=Subquery(score), threshold=Value(model.threshold)).prefetch_related(
+    # A LEFT JOIN restricted to the active model (at most one row per image: unique image+version) sorts
+    # 10,000 images far faster than a correlated subquery per row.
+    active = FilteredRelation("predictions", condition=Q(predictions__model_version_id=model.id))
+    return images.annotate(
+        active_prediction=active, score=F("active_prediction__score"), threshold=Value(model.threshold)
+    ).prefetch_related(
         Prefetch(
             "predictions",
             queryset=Prediction.objects.filter(model_version_id=model.id).select_related("model_version"),

@@ -1,5 +1,5 @@
 from django.contrib.auth import get_user_model
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,6 +8,8 @@ from ..backbones import available_backbones
 from ..models import Image, ImportJob, Label, Membership, Project, Role, Split
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 64, 1024
+_PLACEHOLDER = 987654321987
+_DATETIME = serializers.DateTimeField()
 
 
 def _absolute(request, url: str) -> str:
@@ -120,11 +122,23 @@ class ImageSerializer(serializers.ModelSerializer):
                   "created_at", "file_url", "thumbnail_url", "prediction"]
         read_only_fields = fields
 
+    def _url(self, kind: str, pk: int) -> str:
+        # reverse() + build_absolute_uri per field dominated the cost of a gallery page; resolve each URL
+        # pattern once per response and fill in the id.
+        cache = self.context.setdefault("_url_templates", {})
+        if kind not in cache:
+            try:
+                path = reverse(kind, args=[_PLACEHOLDER])
+            except NoReverseMatch:  # webapp.training's routes not installed: use the contract's path
+                path = f"/api/v1/predictions/{_PLACEHOLDER}/heatmap/"
+            cache[kind] = _absolute(self.context.get("request"), path).replace(str(_PLACEHOLDER), "{}")
+        return cache[kind].format(pk)
+
     def get_file_url(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), reverse("image-file", args=[image.pk]))
+        return self._url("image-file", image.pk)
 
     def get_thumbnail_url(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), reverse("image-thumbnail", args=[image.pk]))
+        return self._url("image-thumbnail", image.pk)
 
     @extend_schema_field(PredictionSummarySerializer(allow_null=True))
     def get_prediction(self, image: Image) -> dict | None:
@@ -136,8 +150,8 @@ class ImageSerializer(serializers.ModelSerializer):
             "model": prediction.model_version_id,
             "score": prediction.score,
             "is_defective": prediction.is_defective,
-            "heatmap_url": _absolute(self.context.get("request"), f"/api/v1/predictions/{prediction.pk}/heatmap/"),
-            "created_at": serializers.DateTimeField().to_representation(prediction.created_at),
+            "heatmap_url": self._url("prediction-heatmap", prediction.pk),
+            "created_at": _DATETIME.to_representation(prediction.created_at),
         }
 
 

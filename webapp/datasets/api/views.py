@@ -32,7 +32,7 @@ class ProjectScopedMixin:
 
     def get_project(self) -> Project:
         if not hasattr(self, "_project"):
-            project = selectors.project_for_user(self.request.user, self.kwargs["project_id"])
+            project = selectors.project_for_member(self.request.user, self.kwargs["project_id"])
             if not self.project_permission().has_object_permission(self.request, self, project):
                 self.permission_denied(self.request, message=self.project_permission.message)
             self._project = project
