@@ -69,7 +69,7 @@ def test_it_imports_a_zip_and_shows_the_import_progress(page, logged_in, tmp_pat
     expect(page.get_by_test_id("tile")).to_have_count(3)
 
 
-def test_filters_paging_and_bulk_curation(page, logged_in, screenshots):
+def test_filters_paging_and_bulk_curation(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)
     images = add_textures(logged_in, project, 14)
     ids = [img["id"] for img in images]
@@ -112,7 +112,6 @@ def test_filters_paging_and_bulk_curation(page, logged_in, screenshots):
     expect(page.get_by_test_id("selection-count")).to_have_text("Nothing selected")
     assert Image.objects.filter(project=project, label="unlabeled", split="test").count() == 10
 
-    page.screenshot(path=str(screenshots / "gallery-bulk.png"))
     page.once("dialog", lambda d: d.accept())
     page.get_by_test_id("select-all-matching").click()
     page.get_by_test_id("bulk-delete").click()

@@ -46,7 +46,7 @@ def big_image(logged_in):
     return project, image["id"]
 
 
-def test_a_painted_stroke_is_stored_at_image_resolution_and_makes_the_image_defective(page, big_image, screenshots):
+def test_a_painted_stroke_is_stored_at_image_resolution_and_makes_the_image_defective(page, big_image):
     project, image_id = big_image
     open_labeller(page, project, image_id)
     page.get_by_test_id("brush-size").fill("40")
@@ -65,7 +65,6 @@ def test_a_painted_stroke_is_stored_at_image_resolution_and_makes_the_image_defe
     assert mask[:500].max() == 0 and mask[700:].max() == 0
     assert Image.objects.get(pk=image_id).label == "defective"
     expect(page.get_by_test_id("label-defective")).to_have_attribute("aria-pressed", "true")
-    page.screenshot(path=str(screenshots / "labeller-mask.png"))
 
 
 def test_undo_redo_and_eraser(page, big_image):
@@ -173,7 +172,7 @@ def test_unsaved_mask_is_saved_before_moving_on(page, logged_in):
     assert stored_mask(first)[400, 500:800].min() == 255
 
 
-def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_image, screenshots):
+def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_image):
     project, image_id = big_image
     heat = np.full((H, W), 30, np.uint8)
     heat[300:600, 400:800] = 220  # a hot region
@@ -187,7 +186,6 @@ def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_im
     expect(page.get_by_test_id("mask-from-heatmap")).to_be_enabled()
     page.get_by_test_id("heatmap-threshold").fill("0.5")
     expect(page.get_by_test_id("heatmap-threshold-value")).to_have_text("0.500")
-    page.screenshot(path=str(screenshots / "labeller.png"))
     page.get_by_test_id("mask-from-heatmap").click()
     expect(page.get_by_test_id("mask-status")).to_have_text("unsaved changes")
 

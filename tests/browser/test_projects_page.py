@@ -37,11 +37,10 @@ def test_it_refuses_a_wrong_password_in_words(page, user):
     expect(page.get_by_test_id("login-error")).to_contain_text("correct username and password")
 
 
-def test_it_creates_a_project_and_opens_its_gallery(page, logged_in, screenshots):
+def test_it_creates_a_project_and_opens_its_gallery(page, logged_in):
     make_project(logged_in, "Bearing rings")
     page.goto("/")
     page.wait_for_selector('[data-testid="project-item"]')
-    page.screenshot(path=str(screenshots / "projects.png"))
 
     # An empty name is refused next to the form, without a request.
     page.click("#create-project button[type=submit]")

@@ -11,7 +11,7 @@ from .helpers import make_project, prepared_model, texture_png, upload
 pytestmark = pytest.mark.browser
 
 
-def test_it_orders_by_usefulness_and_accepts_with_one_key(page, logged_in, screenshots):
+def test_it_orders_by_usefulness_and_accepts_with_one_key(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)
     scores = [0.99, 0.97, 0.95, 0.58, 0.3, 0.1]
     images = upload(
@@ -37,7 +37,6 @@ def test_it_orders_by_usefulness_and_accepts_with_one_key(page, logged_in, scree
     expect(item).to_have_attribute("data-id", str(by_score[0.99]))
     expect(page.get_by_test_id("review-heatmap")).to_have_attribute("data-ready", "true")
     expect(page.get_by_test_id("review-score")).to_contain_text("score 0.990 / threshold 0.600")
-    page.screenshot(path=str(screenshots / "review.png"))
 
     page.keyboard.press("d")
     expect(item).to_have_attribute("data-id", str(by_score[0.58]))

@@ -31,7 +31,7 @@ def progress(page):
     return page.get_by_test_id("job-progress")
 
 
-def test_train_watch_progress_finish_and_edit_the_model(page, trainable, screenshots, allowed_console_errors):
+def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed_console_errors):
     project = trainable
     page.goto(f"/projects/{project.pk}/training/")
     expect(page.get_by_test_id("models-status")).to_have_text("No model yet. Press Train.")
@@ -73,7 +73,6 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, screens
     expect(page.locator('[data-testid="histogram"] rect.bar.good').first).to_be_visible()
     expect(page.locator('[data-testid="roc"] path.line')).to_have_count(1)
     expect(page.locator('[data-testid="pr"] path.line')).to_have_count(1)
-    page.screenshot(path=str(screenshots / "training.png"), full_page=True)
 
     # Threshold editing goes through PATCH and is kept.
     row.get_by_test_id("threshold-input").fill("0.42")
