@@ -136,3 +136,9 @@ def test_django_error_handlers_answer_json_under_api_and_html_elsewhere():
 def test_admin_lists_every_datasets_model(admin_client):
     for model in ("project", "membership", "image", "mask", "importjob"):
         assert admin_client.get(f"/admin/datasets/{model}/").status_code == 200
+
+
+def test_browsers_get_json_too(api_client):
+    response = api_client.get("/api/v1/projects/999/", HTTP_ACCEPT="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"

@@ -226,3 +226,5 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+# API.md: an error is never an HTML page, so no browsable-API HTML either (browsers get the docs page).
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
