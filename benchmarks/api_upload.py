@@ -96,21 +96,37 @@ def build_gallery(user, count: int):
     Image.objects.bulk_create(
         [
             Image(
-                project=project, file=f"images/xx/{n:064d}.png", thumbnail=f"thumbnails/xx/{n:064d}.jpg",
-                filename=f"{n}.png", sha256=f"{n:064d}", width=256, height=256, label=labels[n % 4],
-                split="test" if n % 5 == 0 else "train", has_mask=n % 8 == 1,
+                project=project,
+                file=f"images/xx/{n:064d}.png",
+                thumbnail=f"thumbnails/xx/{n:064d}.jpg",
+                filename=f"{n}.png",
+                sha256=f"{n:064d}",
+                width=256,
+                height=256,
+                label=labels[n % 4],
+                split="test" if n % 5 == 0 else "train",
+                has_mask=n % 8 == 1,
             )
             for n in range(count)
         ],
         batch_size=1000,
     )
     model = ModelVersion.objects.create(
-        project=project, version=1, mode="unsupervised", backbone="efficientnet_lite0", image_size=256,
-        threshold=0.5, is_active=True, checkpoint="models/none.pt",
+        project=project,
+        version=1,
+        mode="unsupervised",
+        backbone="efficientnet_lite0",
+        image_size=256,
+        threshold=0.5,
+        is_active=True,
+        checkpoint="models/none.pt",
     )
     ids = list(project.images.values_list("pk", flat=True))
     Prediction.objects.bulk_create(
-        [Prediction(image_id=pk, model_version=model, score=(pk * 7919 % 1000) / 1000, heatmap=f"h/{pk}.png") for pk in ids],
+        [
+            Prediction(image_id=pk, model_version=model, score=(pk * 7919 % 1000) / 1000, heatmap=f"h/{pk}.png")
+            for pk in ids
+        ],
         batch_size=1000,
     )
     return project
@@ -147,8 +163,14 @@ def bench_listing(client, project, page_size: int) -> list[tuple[str, int, float
         queryset.count()
         list(queryset[page * page_size : (page + 1) * page_size])
         latencies.append(time.perf_counter() - start)
-    rows.append(("baseline: raw ORM count + page, no serializer", pages, statistics.median(latencies) * 1000,
-                 percentile(latencies, 0.95) * 1000))
+    rows.append(
+        (
+            "baseline: raw ORM count + page, no serializer",
+            pages,
+            statistics.median(latencies) * 1000,
+            percentile(latencies, 0.95) * 1000,
+        )
+    )
     return rows
 
 

@@ -80,22 +80,35 @@ def test_the_schema_documents_the_contract(anon_client):
     schema = response.json()
     paths = schema["paths"]
     for path in [
-        "/api/v1/auth/token/", "/api/v1/projects/", "/api/v1/projects/{id}/", "/api/v1/projects/{project_id}/members/",
-        "/api/v1/projects/{project_id}/members/{user_id}/", "/api/v1/projects/{project_id}/images/",
-        "/api/v1/projects/{project_id}/images/bulk/", "/api/v1/projects/{project_id}/imports/",
-        "/api/v1/images/{id}/", "/api/v1/images/{id}/file/", "/api/v1/images/{id}/thumbnail/",
-        "/api/v1/images/{id}/mask/", "/api/v1/imports/{id}/", "/api/v1/health/",
+        "/api/v1/auth/token/",
+        "/api/v1/projects/",
+        "/api/v1/projects/{id}/",
+        "/api/v1/projects/{project_id}/members/",
+        "/api/v1/projects/{project_id}/members/{user_id}/",
+        "/api/v1/projects/{project_id}/images/",
+        "/api/v1/projects/{project_id}/images/bulk/",
+        "/api/v1/projects/{project_id}/imports/",
+        "/api/v1/images/{id}/",
+        "/api/v1/images/{id}/file/",
+        "/api/v1/images/{id}/thumbnail/",
+        "/api/v1/images/{id}/mask/",
+        "/api/v1/imports/{id}/",
+        "/api/v1/health/",
     ]:
         assert path in paths, path
     upload = paths["/api/v1/projects/{project_id}/images/"]["post"]["requestBody"]["content"]["multipart/form-data"]
     files = schema["components"]["schemas"][upload["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["files"]
     assert files["items"]["format"] == "binary"
-    archive_ref = paths["/api/v1/projects/{project_id}/imports/"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    archive_ref = paths["/api/v1/projects/{project_id}/imports/"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]
     archive = schema["components"]["schemas"][archive_ref["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["archive"]
     assert archive["format"] == "binary"
     assert "image/png" in paths["/api/v1/images/{id}/mask/"]["put"]["requestBody"]["content"]
     listing = paths["/api/v1/projects/{project_id}/images/"]["get"]["parameters"]
-    assert {"label", "split", "has_mask", "ordering", "predicted", "ids", "page", "page_size"} <= {p["name"] for p in listing}
+    assert {"label", "split", "has_mask", "ordering", "predicted", "ids", "page", "page_size"} <= {
+        p["name"] for p in listing
+    }
     assert "415" in paths["/api/v1/projects/{project_id}/images/"]["post"]["responses"]
 
 
@@ -139,6 +152,8 @@ def test_admin_lists_every_datasets_model(admin_client):
 
 
 def test_browsers_get_json_too(api_client):
-    response = api_client.get("/api/v1/projects/999/", HTTP_ACCEPT="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+    response = api_client.get(
+        "/api/v1/projects/999/", HTTP_ACCEPT="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    )
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"

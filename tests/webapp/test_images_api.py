@@ -15,8 +15,14 @@ def make_model(project, threshold=0.5, active=True, version=1):
     from webapp.training.models import ModelVersion
 
     return ModelVersion.objects.create(
-        project=project, version=version, mode="unsupervised", backbone="efficientnet_lite0", image_size=256,
-        threshold=threshold, is_active=active, checkpoint="models/x.pt",
+        project=project,
+        version=version,
+        mode="unsupervised",
+        backbone="efficientnet_lite0",
+        image_size=256,
+        threshold=threshold,
+        is_active=active,
+        checkpoint="models/x.pt",
     )
 
 
@@ -53,12 +59,27 @@ def test_it_lists_newest_first_with_the_contract_fields(api_client, project, gal
 
     assert ids(response) == [gallery[k].pk for k in ("unscored", "new", "weak", "bad", "good")]
     entry = response.json()["results"][3]
-    assert set(entry) >= {"id", "project", "filename", "width", "height", "sha256", "label", "split", "has_mask",
-                          "created_at", "file_url", "thumbnail_url", "prediction"}
+    assert set(entry) >= {
+        "id",
+        "project",
+        "filename",
+        "width",
+        "height",
+        "sha256",
+        "label",
+        "split",
+        "has_mask",
+        "created_at",
+        "file_url",
+        "thumbnail_url",
+        "prediction",
+    }
     assert entry["project"] == project.pk and entry["has_mask"] is True
     assert entry["file_url"].endswith(f"/api/v1/images/{gallery['bad'].pk}/file/")
     prediction = entry["prediction"]
-    assert prediction["model"] == gallery["model"].pk and prediction["score"] == 0.9 and prediction["is_defective"] is True
+    assert (
+        prediction["model"] == gallery["model"].pk and prediction["score"] == 0.9 and prediction["is_defective"] is True
+    )
     assert prediction["heatmap_url"].endswith("/heatmap/") and prediction["created_at"]
     assert response.json()["results"][0]["prediction"] is None
 
@@ -89,7 +110,8 @@ def test_filters_and_ordering(api_client, project, gallery, query, expected):
 def test_ids_filter(api_client, project, gallery):
     wanted = f"{gallery['good'].pk},{gallery['new'].pk}"
     assert ids(api_client.get(f"/api/v1/projects/{project.pk}/images/?ids={wanted}&ordering=created_at")) == [
-        gallery["good"].pk, gallery["new"].pk
+        gallery["good"].pk,
+        gallery["new"].pk,
     ]
 
 
@@ -176,7 +198,9 @@ def test_images_that_came_with_a_split_keep_it(api_client, project):
     assert imported.split == Split.TRAIN
 
 
-def test_new_labels_count_towards_retraining_and_signal_after_commit(api_client, project, django_capture_on_commit_callbacks):
+def test_new_labels_count_towards_retraining_and_signal_after_commit(
+    api_client, project, django_capture_on_commit_callbacks
+):
     image, other = ImageFactory(project=project), ImageFactory(project=project)
     received = []
 
@@ -214,7 +238,9 @@ def test_labelling_an_image_good_drops_its_mask(api_client, project, settings, d
     assert not any(name.startswith("masks/") for name in stored_files(settings.MEDIA_ROOT))
 
 
-def test_delete_removes_the_row_and_its_files_after_commit(api_client, project, settings, django_capture_on_commit_callbacks):
+def test_delete_removes_the_row_and_its_files_after_commit(
+    api_client, project, settings, django_capture_on_commit_callbacks
+):
     image = ImageFactory(project=project)
     assert len(stored_files(settings.MEDIA_ROOT)) == 2
 
@@ -265,12 +291,18 @@ def test_bulk_by_filter(api_client, project, gallery):
 
     assert response.json()["affected"] == 2
     assert set(project.images.filter(split="test").values_list("pk", flat=True)) == {
-        gallery["bad"].pk, gallery["new"].pk, gallery["unscored"].pk
+        gallery["bad"].pk,
+        gallery["new"].pk,
+        gallery["unscored"].pk,
     }
 
 
 def test_bulk_by_prediction_filter(api_client, project, gallery):
-    response = bulk(api_client, project, {"filter": {"predicted": "defective", "has_mask": False}, "action": "label", "value": "good"})
+    response = bulk(
+        api_client,
+        project,
+        {"filter": {"predicted": "defective", "has_mask": False}, "action": "label", "value": "good"},
+    )
     assert response.json()["affected"] == 1
     assert Image.objects.get(pk=gallery["weak"].pk).label == "good"
 

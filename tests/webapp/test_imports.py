@@ -64,7 +64,9 @@ def test_an_mvtec_archive_brings_labels_masks_and_splits(project, user, settings
 
     assert job.status == ImportStatus.SUCCEEDED, job.error
     assert (job.created, job.duplicates, job.masks, job.progress, job.total) == (7, 0, 2, 1.0, 7)
-    rows = {image.filename: (image.label, image.split, image.has_mask, image.split_locked) for image in project.images.all()}
+    rows = {
+        image.filename: (image.label, image.split, image.has_mask, image.split_locked) for image in project.images.all()
+    }
     assert rows == {
         "000.png": ("good", "train", False, True),
         "001.png": ("good", "train", False, True),
@@ -126,7 +128,11 @@ def test_hostile_entries_are_skipped_and_nothing_is_written_outside(project, use
 
 def test_bad_entries_do_not_stop_the_rest(project, user):
     good, corrupt = tile(1), tile(2)[:60]
-    raw = io.BytesIO(build_zip({"a.png": good, "b.png": corrupt, "c.txt": b"hi", "d.png": tile(3), "e.gif": image_bytes("GIF", mode="P")}))
+    raw = io.BytesIO(
+        build_zip(
+            {"a.png": good, "b.png": corrupt, "c.txt": b"hi", "d.png": tile(3), "e.gif": image_bytes("GIF", mode="P")}
+        )
+    )
 
     job = run(project, user, raw.getvalue())
 

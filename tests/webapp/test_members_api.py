@@ -26,9 +26,15 @@ def test_it_lists_members_with_roles(api_client, project, user):
 def test_owners_add_members_by_username_or_id_and_change_roles(api_client, project):
     carol, dave = UserFactory(username="carol"), UserFactory(username="dave")
 
-    added = api_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "labeller"}, format="json")
-    by_id = api_client.post(f"/api/v1/projects/{project.pk}/members/", {"user_id": dave.pk, "role": "viewer"}, format="json")
-    changed = api_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "viewer"}, format="json")
+    added = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "labeller"}, format="json"
+    )
+    by_id = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"user_id": dave.pk, "role": "viewer"}, format="json"
+    )
+    changed = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "viewer"}, format="json"
+    )
 
     assert added.status_code == 201 and added.json() == {"user_id": carol.pk, "username": "carol", "role": "labeller"}
     assert by_id.status_code == 201
@@ -45,7 +51,9 @@ def test_bad_member_requests_are_400(api_client, project, payload):
 
 
 def test_the_creator_cannot_be_demoted_or_removed(api_client, project, user):
-    demote = api_client.post(f"/api/v1/projects/{project.pk}/members/", {"user_id": user.pk, "role": "viewer"}, format="json")
+    demote = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"user_id": user.pk, "role": "viewer"}, format="json"
+    )
     remove = api_client.delete(f"/api/v1/projects/{project.pk}/members/{user.pk}/")
 
     assert demote.status_code == 409 and remove.status_code == 409
@@ -66,7 +74,9 @@ def test_non_owners_cannot_manage_members(project, member_client, role):
     other = UserFactory()
 
     assert client.get(f"/api/v1/projects/{project.pk}/members/").status_code == 200
-    assert client.post(f"/api/v1/projects/{project.pk}/members/", {"user_id": other.pk}, format="json").status_code == 403
+    assert (
+        client.post(f"/api/v1/projects/{project.pk}/members/", {"user_id": other.pk}, format="json").status_code == 403
+    )
     assert client.delete(f"/api/v1/projects/{project.pk}/members/{project.owner_id}/").status_code == 403
 
 
@@ -79,4 +89,7 @@ def test_members_may_leave(project):
 
 def test_outsiders_get_404_on_members(outsider_client, project):
     assert outsider_client.get(f"/api/v1/projects/{project.pk}/members/").status_code == 404
-    assert outsider_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": "bob"}, format="json").status_code == 404
+    assert (
+        outsider_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": "bob"}, format="json").status_code
+        == 404
+    )

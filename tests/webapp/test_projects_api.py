@@ -59,7 +59,9 @@ def test_counts_follow_labels_and_masks(api_client, project):
 def test_active_model_is_the_active_version_id(api_client, project):
     from webapp.training.models import ModelVersion
 
-    ModelVersion.objects.create(project=project, version=1, mode="unsupervised", backbone="b", image_size=256, threshold=0.5)
+    ModelVersion.objects.create(
+        project=project, version=1, mode="unsupervised", backbone="b", image_size=256, threshold=0.5
+    )
     active = ModelVersion.objects.create(
         project=project, version=2, mode="supervised", backbone="b", image_size=256, threshold=0.5, is_active=True
     )
@@ -71,8 +73,16 @@ def test_active_model_is_the_active_version_id(api_client, project):
 def test_settings_can_be_patched(api_client, project):
     response = api_client.patch(
         f"/api/v1/projects/{project.pk}/",
-        {"name": "Tiles v2", "settings": {"image_size": 320, "backbone": "wide_resnet50_2", "auto_retrain": False,
-                                          "retrain_after_labels": 7, "test_fraction": 0.3}},
+        {
+            "name": "Tiles v2",
+            "settings": {
+                "image_size": 320,
+                "backbone": "wide_resnet50_2",
+                "auto_retrain": False,
+                "retrain_after_labels": 7,
+                "test_fraction": 0.3,
+            },
+        },
         format="json",
     )
 
@@ -80,8 +90,12 @@ def test_settings_can_be_patched(api_client, project):
     body = response.json()
     assert body["name"] == "Tiles v2"
     assert body["settings"] == {
-        "image_size": 320, "backbone": "wide_resnet50_2", "auto_retrain": False, "retrain_after_labels": 7,
-        "min_good_for_first_model": 10, "test_fraction": 0.3,
+        "image_size": 320,
+        "backbone": "wide_resnet50_2",
+        "auto_retrain": False,
+        "retrain_after_labels": 7,
+        "min_good_for_first_model": 10,
+        "test_fraction": 0.3,
     }
     project.refresh_from_db()
     assert (project.image_size, project.backbone, project.auto_retrain) == (320, "wide_resnet50_2", False)
@@ -118,7 +132,12 @@ def test_viewers_cannot_change_or_delete_a_project(project, member_client):
 def test_labellers_change_settings_but_only_owners_delete(project, member_client):
     labeller = member_client(Role.LABELLER)
 
-    assert labeller.patch(f"/api/v1/projects/{project.pk}/", {"settings": {"auto_retrain": False}}, format="json").status_code == 200
+    assert (
+        labeller.patch(
+            f"/api/v1/projects/{project.pk}/", {"settings": {"auto_retrain": False}}, format="json"
+        ).status_code
+        == 200
+    )
     response = labeller.delete(f"/api/v1/projects/{project.pk}/")
     assert response.status_code == 403
     assert response.json()["detail"]
@@ -129,7 +148,12 @@ def test_deleting_a_project_removes_its_files(api_client, project, settings, dja
     ImageFactory(project=project)
     ImageFactory(project=project)
     # The same bytes in another project share the content-addressed file: it must survive.
-    ImageFactory(project=project, sha256=kept_elsewhere.sha256, file=kept_elsewhere.file.name, thumbnail=kept_elsewhere.thumbnail.name)
+    ImageFactory(
+        project=project,
+        sha256=kept_elsewhere.sha256,
+        file=kept_elsewhere.file.name,
+        thumbnail=kept_elsewhere.thumbnail.name,
+    )
     assert len(stored_files(settings.MEDIA_ROOT)) == 6
 
     with django_capture_on_commit_callbacks(execute=True):

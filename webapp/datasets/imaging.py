@@ -138,9 +138,7 @@ def decode_mask(data: bytes, *, width: int, height: int) -> tuple[bytes, int]:
     except UnsupportedMediaType as exc:
         raise InvalidInput(exc.detail) from exc
     if (checked.width, checked.height) != (width, height):
-        raise InvalidInput(
-            f"Mask is {checked.width}x{checked.height}; it must be {width}x{height} like its image."
-        )
+        raise InvalidInput(f"Mask is {checked.width}x{checked.height}; it must be {width}x{height} like its image.")
     array = np.asarray(checked.image)
     defect = array != 0 if array.ndim == 2 else (array != 0).any(axis=2)
     area = int(defect.sum())

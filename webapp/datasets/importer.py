@@ -10,9 +10,9 @@ import logging
 import stat
 import time
 import uuid
-from datetime import timedelta
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -132,7 +132,12 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
         if position is None:
             plan.images.append((info, Label.UNLABELED, Split.TRAIN, False))
             continue
-        root, folder, kind, stem = "/".join(parts[:position]), parts[position], parts[position + 1], PurePosixPath(parts[-1]).stem
+        root, folder, kind, stem = (
+            "/".join(parts[:position]),
+            parts[position],
+            parts[position + 1],
+            PurePosixPath(parts[-1]).stem,
+        )
         if folder == "ground_truth":
             stem = stem.removesuffix("_mask")
             plan.masks[(root, kind, stem)] = info

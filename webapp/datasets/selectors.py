@@ -5,7 +5,19 @@ webapp.training imports webapp.datasets, so its models are imported inside funct
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, FilteredRelation, FloatField, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    F,
+    FilteredRelation,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -41,7 +53,9 @@ def projects_for_user(user) -> QuerySet[Project]:
             n_defective=_count(label=Label.DEFECTIVE),
             n_unlabeled=_count(label=Label.UNLABELED),
             n_masks=_count(has_mask=True),
-            active_model_id=Subquery(ModelVersion.objects.filter(project=OuterRef("pk"), is_active=True).values("id")[:1]),
+            active_model_id=Subquery(
+                ModelVersion.objects.filter(project=OuterRef("pk"), is_active=True).values("id")[:1]
+            ),
             my_role=Subquery(Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]),
         )
         .order_by("-created_at", "-id")

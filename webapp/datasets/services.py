@@ -221,7 +221,9 @@ def image_update(*, image: Image, label: str | None = None, split: str | None = 
     """PATCH label and/or split. A first label without a split sends the image to the stratified split."""
     image = Image.objects.select_for_update().get(pk=image.pk)
     if label is not None:
-        count_new_labels(image.project_id, _label_images(project=image.project, images=[image], label=label, split=split))
+        count_new_labels(
+            image.project_id, _label_images(project=image.project, images=[image], label=label, split=split)
+        )
     elif split is not None and (image.split != split or not image.split_locked):
         image.split, image.split_locked = split, True
         image.save(update_fields=["split", "split_locked", "updated_at"])
@@ -235,7 +237,9 @@ def images_bulk(*, project: Project, images: QuerySet[Image], action: str, value
     if action == "delete":
         return _delete_images(images)
     if action == "split":
-        return images.exclude(split=value, split_locked=True).update(split=value, split_locked=True, updated_at=timezone.now())
+        return images.exclude(split=value, split_locked=True).update(
+            split=value, split_locked=True, updated_at=timezone.now()
+        )
     if action == "label":
         selected = list(images.select_for_update().order_by("id"))
         count_new_labels(project.pk, _label_images(project=project, images=selected, label=value, split=None))

@@ -30,7 +30,9 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=inline_serializer("TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}),
+        request=inline_serializer(
+            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
         responses={200: TokenResponseSerializer, 400: ERROR_RESPONSES[400]},
         tags=["auth"],
     )

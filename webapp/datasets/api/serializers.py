@@ -18,7 +18,8 @@ def _absolute(request, url: str) -> str:
 
 class ProjectSettingsSerializer(serializers.Serializer):
     image_size = serializers.IntegerField(
-        required=False, help_text=f"Training/inference side in pixels: a multiple of 32, {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}."
+        required=False,
+        help_text=f"Training/inference side in pixels: a multiple of 32, {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}.",
     )
     backbone = serializers.CharField(required=False, help_text="One of the available backbones.")
     auto_retrain = serializers.BooleanField(required=False)
@@ -60,8 +61,17 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "created_at", "counts", "active_model", "settings", "role",
-                  "labels_since_training"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "created_at",
+            "counts",
+            "active_model",
+            "settings",
+            "role",
+            "labels_since_training",
+        ]
         read_only_fields = ["id", "created_at", "labels_since_training"]
 
     @extend_schema_field(CountsSerializer)
@@ -118,8 +128,21 @@ class ImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Image
-        fields = ["id", "project", "filename", "width", "height", "sha256", "label", "split", "has_mask",
-                  "created_at", "file_url", "thumbnail_url", "prediction"]
+        fields = [
+            "id",
+            "project",
+            "filename",
+            "width",
+            "height",
+            "sha256",
+            "label",
+            "split",
+            "has_mask",
+            "created_at",
+            "file_url",
+            "thumbnail_url",
+            "prediction",
+        ]
         read_only_fields = fields
 
     def _url(self, kind: str, pk: int) -> str:
@@ -214,8 +237,24 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ImportJob
-        fields = ["id", "project", "status", "progress", "total", "created", "duplicates", "masks", "skipped",
-                  "errors", "error", "archive_name", "queue", "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "project",
+            "status",
+            "progress",
+            "total",
+            "created",
+            "duplicates",
+            "masks",
+            "skipped",
+            "errors",
+            "error",
+            "archive_name",
+            "queue",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.STR)

@@ -6,9 +6,7 @@ urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
     path("projects/<int:pk>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path("projects/<int:project_id>/members/", views.MemberListView.as_view(), name="project-members"),
-    path(
-        "projects/<int:project_id>/members/<int:user_id>/", views.MemberDetailView.as_view(), name="project-member"
-    ),
+    path("projects/<int:project_id>/members/<int:user_id>/", views.MemberDetailView.as_view(), name="project-member"),
     path("projects/<int:project_id>/images/", views.ProjectImageListView.as_view(), name="project-images"),
     path("projects/<int:project_id>/images/bulk/", views.ProjectImageBulkView.as_view(), name="project-images-bulk"),
     path("projects/<int:project_id>/imports/", views.ProjectImportListView.as_view(), name="project-imports"),

@@ -187,7 +187,9 @@ class ProjectImageListView(ProjectScopedMixin, generics.ListAPIView):
             return Response(
                 {
                     "detail": f"None of the {len(results)} files was stored.",
-                    "errors": [{"filename": r.filename, "status": r.error.status_code, "error": r.error.detail} for r in failed],
+                    "errors": [
+                        {"filename": r.filename, "status": r.error.status_code, "error": r.error.detail} for r in failed
+                    ],
                 },
                 status=codes.pop() if len(codes) == 1 else status.HTTP_400_BAD_REQUEST,
             )
@@ -195,7 +197,9 @@ class ProjectImageListView(ProjectScopedMixin, generics.ListAPIView):
         body = []
         for result in results:
             if result.error is not None:
-                body.append({"filename": result.filename, "status": result.error.status_code, "error": result.error.detail})
+                body.append(
+                    {"filename": result.filename, "status": result.error.status_code, "error": result.error.detail}
+                )
                 continue
             result.image.duplicate = result.duplicate
             result.image.active_predictions = []
@@ -208,7 +212,9 @@ class ProjectImageBulkView(ProjectScopedMixin, APIView):
 
     parser_classes = [JSONParser]
 
-    @extend_schema(tags=["images"], request=s.BulkSerializer, responses={200: s.BulkResultSerializer, **errors(400, 403, 404)})
+    @extend_schema(
+        tags=["images"], request=s.BulkSerializer, responses={200: s.BulkResultSerializer, **errors(400, 403, 404)}
+    )
     def post(self, request, project_id):
         project = self.get_project()
         serializer = s.BulkSerializer(data=request.data)
@@ -228,7 +234,9 @@ class ProjectImageBulkView(ProjectScopedMixin, APIView):
                 raise ValidationError(filterset.errors)
             images = filterset.qs
         selected = project.images.filter(pk__in=images.order_by().values("pk"))
-        affected = services.images_bulk(project=project, images=selected, action=data["action"], value=data.get("value"))
+        affected = services.images_bulk(
+            project=project, images=selected, action=data["action"], value=data.get("value")
+        )
         return Response({"action": data["action"], "affected": affected})
 
 
@@ -247,13 +255,17 @@ class ImageDetailView(APIView):
     def get(self, request, pk):
         return Response(s.ImageSerializer(self.get_object(), context={"request": request}).data)
 
-    @extend_schema(tags=["images"], request=s.ImageUpdateSerializer, responses={200: s.ImageSerializer, **errors(400, 403, 404)})
+    @extend_schema(
+        tags=["images"], request=s.ImageUpdateSerializer, responses={200: s.ImageSerializer, **errors(400, 403, 404)}
+    )
     def patch(self, request, pk):
         image = self.get_object()
         serializer = s.ImageUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.image_update(image=image, **serializer.validated_data)
-        return Response(s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data)
+        return Response(
+            s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data
+        )
 
     @extend_schema(tags=["images"], responses={204: None, **errors(403, 404)})
     def delete(self, request, pk):
@@ -333,7 +345,9 @@ class ImageMaskView(APIView):
         if not body:
             raise InvalidInput("Send the mask as a PNG request body (Content-Type: image/png).")
         services.mask_set(image=image, data=body)
-        return Response(s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data)
+        return Response(
+            s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data
+        )
 
     @extend_schema(tags=["masks"], responses={204: None, **errors(403, 404)})
     def delete(self, request, pk):
@@ -365,7 +379,9 @@ class ProjectImportListView(ProjectScopedMixin, generics.GenericAPIView):
         project = self.get_project()
         serializer = s.ImportCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        job = importer.import_job_create(project=project, user=request.user, archive=serializer.validated_data["archive"])
+        job = importer.import_job_create(
+            project=project, user=request.user, archive=serializer.validated_data["archive"]
+        )
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -377,4 +393,3 @@ class ImportDetailView(generics.GenericAPIView):
     @extend_schema(tags=["imports"], responses={200: s.ImportJobSerializer, **errors(404)})
     def get(self, request, pk):
         return Response(self.get_serializer(selectors.import_job_for_user(request.user, pk)).data)
-
