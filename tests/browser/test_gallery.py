@@ -132,3 +132,49 @@ def test_it_pages_through_a_large_project(page, logged_in):
     assert "page=2" in page.url
     # Thumbnails load lazily: the browser fetches them only near the viewport.
     assert page.get_by_test_id("tile").first.locator("img").get_attribute("loading") == "lazy"
+
+
+def test_it_stays_usable_at_ten_thousand_images(page, logged_in):
+    """10,000 rows (sharing one stored file): the gallery asks for one page at a time, and "select all
+    matching" curates all of them in one request without listing ids."""
+    project = make_project(logged_in, auto_retrain=False)
+    [seed] = add_textures(logged_in, project, 1, size=(48, 48))
+    template = Image.objects.get(pk=seed["id"])
+    Image.objects.bulk_create(
+        [
+            Image(project=project, file=template.file.name, thumbnail=template.thumbnail.name,
+                  filename=f"bulk_{i:05d}.png", sha256=f"{i:064x}", width=48, height=48)
+            for i in range(9_999)
+        ],
+        batch_size=2_000,
+    )
+    page.goto(f"/projects/{project.pk}/")
+    expect(page.get_by_test_id("result-count")).to_have_text("10,000 matching")
+    expect(page.get_by_test_id("tile")).to_have_count(120)
+    expect(page.get_by_test_id("page-info")).to_have_text("Page 1 of 84")
+    page.goto(f"/projects/{project.pk}/?page=84")
+    expect(page.get_by_test_id("tile")).to_have_count(40)
+
+    page.get_by_test_id("select-all-matching").click()
+    expect(page.get_by_test_id("selection-count")).to_have_text("10,000 selected (all matching the filter)")
+    page.get_by_test_id("bulk-split").select_option("test")
+    expect(page.get_by_test_id("selection-count")).to_have_text("Nothing selected", timeout=30_000)
+    assert Image.objects.filter(project=project, split="test").count() == 10_000
+
+
+def test_files_dropped_on_the_page_are_uploaded(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    page.goto(f"/projects/{project.pk}/")
+    png = list(texture_png(40, 30, seed=901))
+    page.evaluate(
+        """(bytes) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" }));
+            const zone = document.querySelector('[data-testid="dropzone"]');
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }""",
+        png,
+    )
+    expect(page.locator('[data-testid="upload-row"][data-name="dropped.png"]')).to_have_attribute("data-state", "ok")
+    expect(page.get_by_test_id("tile")).to_have_count(1)
