@@ -65,11 +65,21 @@ def _named(name: str, data: bytes):
 
 
 def add_textures(user, project, count: int, size=(96, 72), seed0: int = 0) -> list[dict]:
-    return upload(user, project, [(f"part_{seed0 + i:03d}.png", texture_png(*size, seed=seed0 + i)) for i in range(count)])
+    return upload(
+        user, project, [(f"part_{seed0 + i:03d}.png", texture_png(*size, seed=seed0 + i)) for i in range(count)]
+    )
 
 
-def prepared_model(project, *, scores: dict[int, float], heatmaps: dict[int, np.ndarray] | None = None,
-                   threshold: float = 0.5, version: int = 1, active: bool = True, curves: dict | None = None):
+def prepared_model(
+    project,
+    *,
+    scores: dict[int, float],
+    heatmaps: dict[int, np.ndarray] | None = None,
+    threshold: float = 0.5,
+    version: int = 1,
+    active: bool = True,
+    curves: dict | None = None,
+):
     """A finished model version with one prediction (score + 8-bit heatmap PNG) per image id."""
     from webapp.datasets.models import Image
     from webapp.training.models import ModelVersion, Prediction
@@ -84,8 +94,15 @@ def prepared_model(project, *, scores: dict[int, float], heatmaps: dict[int, np.
         threshold=threshold,
         is_active=active,
         checkpoint=f"models/prepared-{project.pk}-{version}.pt",
-        metrics={"image_auroc": 0.94, "image_ap": 0.91, "pixel_auroc": 0.97, "aupro": 0.88, "f1": 0.86,
-                 "precision": 0.9, "recall": 0.83},
+        metrics={
+            "image_auroc": 0.94,
+            "image_ap": 0.91,
+            "pixel_auroc": 0.97,
+            "aupro": 0.88,
+            "f1": 0.86,
+            "precision": 0.9,
+            "recall": 0.83,
+        },
         train_counts={"good": 20, "defective": 0, "masks": 0},
         test_counts={"good": 6, "defective": 4, "masks": 4},
         curves=curves if curves is not None else example_curves(),
@@ -111,7 +128,11 @@ def example_curves() -> dict:
     return {
         "roc": {"fpr": fpr, "tpr": tpr},
         "pr": {"precision": precision, "recall": recall},
-        "histogram": {"bins": bins, "good": [9, 14, 11, 6, 3, 1, 0, 0, 0, 0], "defective": [0, 0, 1, 1, 2, 3, 4, 5, 4, 3]},
+        "histogram": {
+            "bins": bins,
+            "good": [9, 14, 11, 6, 3, 1, 0, 0, 0, 0],
+            "defective": [0, 0, 1, 1, 2, 3, 4, 5, 4, 3],
+        },
     }
 
 

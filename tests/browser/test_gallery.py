@@ -1,6 +1,5 @@
 """The gallery: upload with per-file progress and errors, zip import, filters, paging and bulk curation."""
 
-import io
 import zipfile
 
 import pytest
@@ -48,7 +47,9 @@ def test_it_uploads_many_files_with_a_result_per_file(page, logged_in, tmp_path)
     assert len(bad.locator(".upload-status").inner_text()) > 5  # the server's reason, in words
 
     page.get_by_test_id("upload-input").set_input_files(str(again))
-    expect(page.locator('[data-testid="upload-row"][data-name="tile_0_again.png"]')).to_have_attribute("data-state", "dup")
+    expect(page.locator('[data-testid="upload-row"][data-name="tile_0_again.png"]')).to_have_attribute(
+        "data-state", "dup"
+    )
 
     expect(page.get_by_test_id("tile")).to_have_count(5)
     expect(page.locator('[data-count="images"]')).to_have_text("5")
@@ -142,8 +143,15 @@ def test_it_stays_usable_at_ten_thousand_images(page, logged_in):
     template = Image.objects.get(pk=seed["id"])
     Image.objects.bulk_create(
         [
-            Image(project=project, file=template.file.name, thumbnail=template.thumbnail.name,
-                  filename=f"bulk_{i:05d}.png", sha256=f"{i:064x}", width=48, height=48)
+            Image(
+                project=project,
+                file=template.file.name,
+                thumbnail=template.thumbnail.name,
+                filename=f"bulk_{i:05d}.png",
+                sha256=f"{i:064x}",
+                width=48,
+                height=48,
+            )
             for i in range(9_999)
         ],
         batch_size=2_000,

@@ -17,8 +17,10 @@ def test_it_orders_by_usefulness_and_accepts_with_one_key(page, logged_in):
     images = upload(
         logged_in,
         project,
-        [(f"r{i}.png", texture_png(320, 240, seed=200 + i, defect=(100, 80, 160, 140) if s > 0.9 else None))
-         for i, s in enumerate(scores + [0.2])],
+        [
+            (f"r{i}.png", texture_png(320, 240, seed=200 + i, defect=(100, 80, 160, 140) if s > 0.9 else None))
+            for i, s in enumerate(scores + [0.2])
+        ],
     )
     ids = [img["id"] for img in images]
     Image.objects.filter(pk=ids[-1]).update(label="good")  # already labelled: not in the queue

@@ -63,8 +63,13 @@ def _heat(mask_png: bytes | None, size: tuple[int, int], seed: int) -> np.ndarra
 
 def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
     user = logged_in
-    project = make_project(user, "Magnetic tile — line 3", description="Press 2, ferrite tiles, top face",
-                           auto_retrain=True, retrain_after_labels=5)
+    project = make_project(
+        user,
+        "Magnetic tile — line 3",
+        description="Press 2, ferrite tiles, top face",
+        auto_retrain=True,
+        retrain_after_labels=5,
+    )
     make_project(user, "Bearing rings — final inspection")
     samples = _samples()
     images = upload(user, project, [(name, data) for name, data, _ in samples])
@@ -81,14 +86,24 @@ def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
             client.put(f"/api/v1/images/{img['id']}/mask/", mask, content_type="image/png")
     TrainingJob.objects.filter(project=project).delete()  # automatic retraining queued one: not shown here
     job = TrainingJob.objects.create(
-        project=project, mode="auto", resolved_mode="unsupervised", preset="fast", epochs=12, status="succeeded",
-        progress=1.0, epoch=12, phase="evaluate", started_at=timezone.now(), finished_at=timezone.now(),
+        project=project,
+        mode="auto",
+        resolved_mode="unsupervised",
+        preset="fast",
+        epochs=12,
+        status="succeeded",
+        progress=1.0,
+        epoch=12,
+        phase="evaluate",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
         history=[{"epoch": e, "loss": round(0.95 * 0.78**e + 0.18, 4)} for e in range(1, 13)],
     )
     prepared_model(project, scores={k: v * 0.9 for k, v in scores.items()}, version=1, active=False, threshold=0.5)
     v2 = prepared_model(project, scores=scores, heatmaps=heatmaps, version=2, threshold=0.58)
-    ModelVersion.objects.filter(pk=v2.pk).update(job=job, mode="supervised",
-                                                 train_counts={"good": 9, "defective": 5, "masks": 5})
+    ModelVersion.objects.filter(pk=v2.pk).update(
+        job=job, mode="supervised", train_counts={"good": 9, "defective": 5, "masks": 5}
+    )
 
     page.goto("/")
     expect(page.get_by_test_id("project-item")).to_have_count(2)

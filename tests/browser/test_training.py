@@ -49,8 +49,13 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
     for epoch, loss in enumerate([0.91, 0.62, 0.44, 0.37], start=1):
         history.append({"epoch": epoch, "loss": loss})
         TrainingJob.objects.filter(pk=job.pk).update(
-            status="running", phase="train", epoch=epoch, progress=epoch / 4 * 0.8, history=history,
-            started_at=job.created_at, heartbeat_at=timezone.now(),
+            status="running",
+            phase="train",
+            epoch=epoch,
+            progress=epoch / 4 * 0.8,
+            history=history,
+            started_at=job.created_at,
+            heartbeat_at=timezone.now(),
         )
         expect(progress(page)).to_have_attribute("aria-valuenow", str(epoch * 20))
         expect(page.get_by_test_id("job-detail")).to_contain_text(f"epoch {epoch} / 4")
