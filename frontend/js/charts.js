@@ -26,7 +26,7 @@ function label(v) {
   return v.toFixed(2);
 }
 
-function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false) {
+function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false, integerY = false) {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, class: "chart-svg" });
   svg.append(el("title", {}, title));
   const [x0, x1] = xDomain;
@@ -34,9 +34,10 @@ function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false) {
   const sx = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const sy = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
   const g = el("g", { class: "axes" });
-  for (const t of ticks(y0, y1)) {
+  const yTicks = integerY ? Array.from(new Set(ticks(y0, y1).map((t) => Math.round(t)))) : ticks(y0, y1);
+  for (const t of yTicks) {
     g.append(el("line", { x1: M.l, x2: W - M.r, y1: sy(t), y2: sy(t), class: "grid" }));
-    g.append(el("text", { x: M.l - 6, y: sy(t) + 4, "text-anchor": "end" }, label(t)));
+    g.append(el("text", { x: M.l - 6, y: sy(t) + 4, "text-anchor": "end" }, integerY ? String(t) : label(t)));
   }
   const xTicks = integerX
     ? Array.from(new Set(ticks(x0, x1).map((t) => Math.round(t))))
@@ -94,7 +95,7 @@ export function histogram(container, bins, good, defective, threshold) {
     edges = [...bins.slice(0, n).map((c) => c - w / 2), bins[n - 1] + w / 2];
   }
   const max = Math.max(1, ...(good || []), ...(defective || []));
-  const { svg, sx, sy } = frame("Test scores", [edges[0], edges[n]], [0, max], "score", "images");
+  const { svg, sx, sy } = frame("Test scores", [edges[0], edges[n]], [0, max], "score", "images", false, true);
   for (let i = 0; i < n; i++) {
     const x = sx(edges[i]);
     const w = Math.max(1, (sx(edges[i + 1]) - x) / 2 - 0.5);

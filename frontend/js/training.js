@@ -41,7 +41,10 @@ function renderJob() {
   if (job.phase) parts.push(job.phase);
   const hist = job.history || [];
   if (hist.length) parts.push(`loss ${Number(hist[hist.length - 1].loss).toFixed(4)}`);
-  if (job.status === "succeeded" && job.model) parts.push(`model ${typeof job.model === "object" ? `v${job.model.version}` : `#${job.model}`} created`);
+  if (job.status === "succeeded" && job.model) {
+    const made = models.find((m) => m.id === job.model);
+    parts.push(made ? `model v${made.version} created` : "model created");
+  }
   byTestId("job-detail").textContent = parts.join(" · ");
   showError(jobError, job.status === "failed" ? `Training failed: ${job.error || "no reason given"}` : null);
   const cancel = byTestId("cancel-job");
@@ -303,6 +306,7 @@ async function loadModels() {
     table.hidden = !models.length;
     status.textContent = models.length ? "" : "No model yet. Press Train.";
     status.classList.remove("error");
+    renderJob();
     const shown = models.find((m) => m.id === shownModelId) || models.find((m) => m.is_active) || models[0];
     if (shown) showCurves(shown);
   } catch (err) {
