@@ -35,7 +35,9 @@ def _project_page(request: HttpRequest, project: Project, template: str, page: s
         },
         **extra,
     }
-    return render(request, template, {"project": project, "page": page, "config": config})
+    role = getattr(project, "my_role", None) or ""
+    config["role"] = role
+    return render(request, template, {"project": project, "page": page, "config": config, "role": role})
 
 
 @login_required
