@@ -119,6 +119,10 @@ def test_the_docs_page_uses_local_assets(anon_client):
     page = response.content.decode()
     assert "swagger-ui" in page and "/static/drf_spectacular_sidecar/" in page
     assert "cdn.jsdelivr" not in page and "unpkg" not in page
+    from django.contrib.staticfiles import finders
+
+    for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"):
+        assert finders.find(f"drf_spectacular_sidecar/swagger-ui-dist/{asset}"), asset
 
 
 def test_unknown_api_paths_are_404_json(api_client):
@@ -157,3 +161,17 @@ def test_browsers_get_json_too(api_client):
     )
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
+
+
+def test_errors_django_renders_itself_become_json_under_api(api_client, settings):
+    settings.DEBUG = True  # Django's technical 404 page instead of handler404
+
+    response = api_client.get("/api/v1/nothing-here/")
+
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_html_pages_outside_api_stay_html(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and "text/html" in response["Content-Type"]

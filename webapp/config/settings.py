@@ -228,3 +228,5 @@ SPECTACULAR_SETTINGS.update(
 )
 # API.md: an error is never an HTML page, so no browsable-API HTML either (browsers get the docs page).
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+# ...and what Django itself answers under /api/ (debug 404 page, CSRF failure page) becomes JSON too.
+MIDDLEWARE.insert(0, "webapp.core.middleware.ApiJsonErrorsMiddleware")
