@@ -3,10 +3,12 @@
 import io
 import stat
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from webapp.datasets import importer
 from webapp.datasets.models import Image, ImportJob, ImportStatus, Label, Mask, Role
@@ -285,3 +287,29 @@ def test_magnetic_tile_imports_as_1344_images(project, user, tmp_path):
     assert images.filter(split="test", label=Label.GOOD).count() == 191
     assert images.filter(split="test", label=Label.DEFECTIVE).count() == 392
     assert len([entry for entry in job.skipped if "empty mask" in entry["reason"]]) == 4
+
+
+def test_queued_imports_are_sent_again_and_dead_ones_failed(project, user, monkeypatch):
+    sent = []
+    monkeypatch.setattr(importer, "dispatch", lambda job: sent.append(job.pk) or True)
+    old = timezone.now() - timedelta(hours=1)
+    waiting = ImportJob.objects.create(project=project, archive="imports/a.zip")
+    fresh = ImportJob.objects.create(project=project, archive="imports/b.zip")
+    dead = ImportJob.objects.create(project=project, status=ImportStatus.RUNNING, heartbeat_at=old)
+    alive = ImportJob.objects.create(project=project, status=ImportStatus.RUNNING, heartbeat_at=timezone.now())
+    ImportJob.objects.filter(pk__in=[waiting.pk, dead.pk, alive.pk]).update(created_at=old)
+
+    assert importer.redispatch_and_reap() == {"sent": 1, "reaped": 1}
+
+    assert sent == [waiting.pk] and fresh.pk not in sent
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == ImportStatus.FAILED and "stopped" in dead.error
+    assert alive.status == ImportStatus.RUNNING
+
+
+def test_celery_beat_runs_the_import_dispatcher():
+    from webapp.config.celery import app
+
+    entry = app.conf.beat_schedule["datasets.redispatch_imports"]
+    assert entry["task"] == "datasets.redispatch_imports" and entry["options"]["queue"] == "infer"

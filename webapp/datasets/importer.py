@@ -34,6 +34,8 @@ LAYOUT_SPLITS = {"train": Split.TRAIN, "test": Split.TEST}
 # we do not take is an error, anything else (notes, CSVs) is skipped as not an image.
 IMAGE_LIKE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".avif", ".heic", ".jp2"}
 PROGRESS_EVERY_S = 1.0
+# A running import writes its heartbeat at least every PROGRESS_EVERY_S; one silent this long has lost its worker.
+STALE_AFTER_S = 600.0
 
 
 # ---------------------------------------------------------------- job creation (web request)
@@ -69,13 +71,19 @@ def dispatch(job: ImportJob) -> bool:
     return enqueue(import_archive, job.pk)
 
 
-def redispatch_queued(*, older_than_s: float = 60.0) -> int:
-    """Send again the queued imports that no worker took (e.g. created while the broker was down)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+def redispatch_and_reap(*, queued_after_s: float = 60.0, stale_after_s: float = STALE_AFTER_S) -> dict:
+    """Send again imports still queued after `queued_after_s` (created while the broker was down, or lost),
+    and fail running imports whose heartbeat stopped (their worker died). Run by celery beat."""
+    now = timezone.now()
     sent = 0
-    for job in ImportJob.objects.filter(status=ImportStatus.QUEUED, created_at__lt=cutoff):
+    for job in ImportJob.objects.filter(
+        status=ImportStatus.QUEUED, created_at__lt=now - timedelta(seconds=queued_after_s)
+    ):
         sent += dispatch(job)
-    return sent
+    reaped = ImportJob.objects.filter(
+        status=ImportStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after_s)
+    ).update(status=ImportStatus.FAILED, error="The worker running this import stopped.", finished_at=now)
+    return {"sent": sent, "reaped": reaped}
 
 
 # ---------------------------------------------------------------- planning
@@ -164,13 +172,15 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 
 def run_import(*, job_id: int) -> ImportJob:
-    """Import the job's archive. Idempotent: a finished job is left as it is."""
-    job = ImportJob.objects.select_related("project").get(pk=job_id)
-    if job.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
-        return job
+    """Import the job's archive. Idempotent: only a queued job is claimed (atomically), so a re-sent or
+    re-delivered task for a job that another worker runs, or that finished, does nothing."""
     now = timezone.now()
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now)
-    job.status, job.started_at = ImportStatus.RUNNING, now
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    if not claimed:
+        return job
     try:
         with default_storage.open(job.archive.name, "rb") as handle, zipfile.ZipFile(handle) as archive:
             _import(job, archive)
