@@ -266,7 +266,7 @@ async function bulk(action, value) {
   }
   byTestId("bulk-label").value = "";
   byTestId("bulk-split").value = "";
-  await Promise.all([loadPage(), loadProject()]);
+  await Promise.all([loadPage(), loadProject(), loadJob()]);
 }
 
 byTestId("bulk-label").addEventListener("change", (e) => e.target.value && bulk("label", e.target.value));
@@ -308,31 +308,40 @@ async function loadJob() {
   const el = byTestId("running-job");
   let running = null;
   try {
-    const data = await get(`projects/${pid}/training-jobs/`, { page_size: 5 });
-    running = (data.results || []).find((j) => j.status === "queued" || j.status === "running") || null;
+    // One request for the running job and what automatic retraining will do next.
+    const st = await get(`projects/${pid}/training-status/`);
+    running = st.active_job || null;
+    const next = !st.auto_retrain
+      ? "automatic retraining off"
+      : st.labels_until_next_run > 0
+        ? `${st.labels_until_next_run} ${st.next_run === "first_model" ? "good image" : "label"}${st.labels_until_next_run === 1 ? "" : "s"} until the ${st.next_run === "first_model" ? "first model" : "next training"}`
+        : "next training due";
     el.replaceChildren(
-      running
-        ? h(
-            "a",
-            { href: cfg.urls.training },
-            `Training #${running.id} ${running.status} · ${fmt.pct(running.progress)}`,
-          )
-        : h("a", { href: cfg.urls.training }, "No training running"),
+      h(
+        "a",
+        { href: cfg.urls.training },
+        running ? `Training #${running.id} ${running.status} · ${fmt.pct(running.progress)}` : "No training running",
+      ),
+      h("br"),
+      h("span", { class: "muted small", "data-testid": "labels-until" }, next),
     );
   } catch (err) {
     el.textContent = `Training status unavailable: ${err.detail || err.message}`;
   }
   clearTimeout(jobTimer);
   // Poll fast while a job runs, so a finished model (and its scores) shows up without a reload.
-  jobTimer = setTimeout(() => {
-    const wasRunning = !!running;
-    loadJob().then((nowRunning) => {
-      if (wasRunning && !nowRunning) {
-        loadProject();
-        loadPage();
-      }
-    });
-  }, running ? 2000 : 10000);
+  jobTimer = setTimeout(
+    () => {
+      const wasRunning = !!running;
+      loadJob().then((nowRunning) => {
+        if (wasRunning && !nowRunning) {
+          loadProject();
+          loadPage();
+        }
+      });
+    },
+    running ? 2000 : 10000,
+  );
   return running;
 }
 

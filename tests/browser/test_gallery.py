@@ -81,6 +81,8 @@ def test_filters_paging_and_bulk_curation(page, logged_in):
     expect(page.get_by_test_id("tile")).to_have_count(14)
     expect(page.get_by_test_id("score-badge")).to_have_count(14)
     expect(page.locator('[data-testid="active-model"]')).to_contain_text("v1")
+    expect(page.get_by_test_id("running-job")).to_contain_text("No training running")
+    expect(page.get_by_test_id("labels-until")).to_have_text("automatic retraining off")
 
     page.get_by_test_id("filter-predicted").select_option("defective")
     expect(page.get_by_test_id("tile")).to_have_count(3)
