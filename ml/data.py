@@ -1,0 +1,226 @@
+"""Samples, image/mask loading, dataset readers (MVTec AD layout, CSV manifest) and the backbone feature cache."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+# Discrete augmentations of defective images (supervised mode), as in the paper.
+AUGMENTATIONS = ("none", "vflip", "hflip", "rot180")
+
+ImageInput = str | Path | Image.Image | np.ndarray
+
+
+class Sample(NamedTuple):
+    """One training or evaluation image. ``label``: 0 good, 1 defective. A defective sample without
+    ``mask_path`` is weakly labelled: it trains the image score only."""
+
+    image_path: str
+    label: int
+    mask_path: str | None = None
+
+
+def to_pil(image: ImageInput) -> Image.Image:
+    """Path, PIL image or ``H x W (x 3)`` uint8 array -> RGB PIL image."""
+    if isinstance(image, Image.Image):
+        pil = image
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"numpy images must be uint8, got {image.dtype}")
+        pil = Image.fromarray(image)
+    else:
+        with Image.open(image) as opened:
+            pil = opened.copy()
+    return pil.convert("RGB")
+
+
+def image_to_tensor(image: ImageInput, size: int) -> torch.Tensor:
+    """-> ``3 x size x size`` float32 in [0, 1] (bilinear resize)."""
+    pil = to_pil(image).resize((size, size), Image.BILINEAR)
+    return torch.from_numpy(np.array(pil, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
+
+
+def load_mask(path: str | Path | None, size: int) -> torch.Tensor:
+    """-> ``1 x size x size`` float32 in {0, 1}; zeros when ``path`` is None."""
+    if path is None:
+        return torch.zeros(1, size, size)
+    with Image.open(path) as opened:
+        mask = opened.convert("L").resize((size, size), Image.BILINEAR)
+    return torch.from_numpy((np.array(mask) > 127).astype(np.float32))[None]
+
+
+def augment(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """Apply one of :data:`AUGMENTATIONS` to a ``C x H x W`` tensor."""
+    if name == "none":
+        return tensor
+    if name == "vflip":
+        return tensor.flip(-2)
+    if name == "hflip":
+        return tensor.flip(-1)
+    if name == "rot180":
+        return tensor.flip(-2, -1)
+    raise ValueError(f"unknown augmentation {name!r}")
+
+
+def _images_in(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _mask_for(root: Path, defect: str, image: Path) -> str | None:
+    for suffix in (".png", image.suffix):
+        candidate = root / "ground_truth" / defect / f"{image.stem}_mask{suffix}"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def read_mvtec(root: str | Path, split: str, include_defective: bool = True) -> list[Sample]:
+    """Samples of ``root/<split>/`` in MVTec AD layout.
+
+    ``<split>/good/*`` are good; every other sub-folder holds defective images whose masks live in
+    ``ground_truth/<defect>/<name>_mask.png`` (missing mask: weak label). With ``include_defective=False``
+    only good images are returned (the unsupervised training set).
+    """
+    root = Path(root)
+    folder = root / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist (expected MVTec AD layout: {split}/good/...)")
+    samples = [Sample(str(p), 0, None) for p in _images_in(folder / "good")]
+    if include_defective:
+        for defect_dir in sorted(d for d in folder.iterdir() if d.is_dir() and d.name != "good"):
+            for p in _images_in(defect_dir):
+                samples.append(Sample(str(p), 1, _mask_for(root, defect_dir.name, p)))
+    return samples
+
+
+def read_manifest(path: str | Path, split: str, split_column: str) -> list[Sample]:
+    """Samples of a CSV manifest (columns ``image, mask, label`` and a split column), paths relative to
+    the CSV's folder. ``label`` is ``good``/``defective`` (or 0/1)."""
+    path = Path(path)
+    base = path.parent
+    samples = []
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"image", "label", split_column} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+        for row in reader:
+            if row[split_column] != split:
+                continue
+            label = 1 if row["label"].strip().lower() in {"defective", "1", "bad", "anomalous"} else 0
+            mask = row.get("mask") or None
+            samples.append(Sample(str(base / row["image"]), label, str(base / mask) if mask else None))
+    return samples
+
+
+def read_dataset(
+    path: str | Path, split: str, mode: str = "supervised", split_column: str | None = None
+) -> list[Sample]:
+    """MVTec folder or CSV manifest -> samples of ``split``. Unsupervised training sets keep good images only."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        column = split_column or ("split_supervised" if mode == "supervised" else "split_unsupervised")
+        samples = read_manifest(path, split, column)
+    else:
+        samples = read_mvtec(path, split, include_defective=split != "train" or mode == "supervised")
+    if split == "train" and mode == "unsupervised":
+        samples = [s for s in samples if s.label == 0]
+    return samples
+
+
+class CacheEntry(NamedTuple):
+    sample_index: int
+    augmentation: str
+
+
+class FeatureCache:
+    """Backbone features of every (sample, augmentation) pair, computed once and kept as float16.
+
+    The backbone is frozen and the augmentations are discrete, so the cache gives exactly the features a
+    per-step forward would give (up to float16 storage). Masks are stored at feature resolution.
+
+    Attributes:
+        features: one ``N x C_i x h_i x w_i`` float16 tensor per backbone level.
+        masks: ``N x 1 x H x W`` at the aggregated feature size, {0, 1}.
+        labels: ``N`` float; pixel_valid: ``N`` bool (False for weak labels); entries: the pairs.
+    """
+
+    def __init__(
+        self,
+        features: list[torch.Tensor],
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        pixel_valid: torch.Tensor,
+        entries: list[CacheEntry],
+    ) -> None:
+        self.features = features
+        self.masks = masks
+        self.labels = labels
+        self.pixel_valid = pixel_valid
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def batch(self, indices: Sequence[int], device: torch.device) -> tuple[list[torch.Tensor], ...]:
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        features = [f[idx].to(device, torch.float32) for f in self.features]
+        return features, self.masks[idx].to(device), self.labels[idx].to(device), self.pixel_valid[idx].to(device)
+
+    @classmethod
+    @torch.no_grad()
+    def build(
+        cls,
+        extractor: torch.nn.Module,
+        samples: Sequence[Sample],
+        entries: list[CacheEntry],
+        image_size: int,
+        feature_size: int,
+        device: torch.device,
+        batch_size: int = 16,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> FeatureCache:
+        """Run ``extractor`` over all entries. ``on_batch(done, total)`` is called after every batch (it may
+        raise to cancel)."""
+        levels: list[list[torch.Tensor]] = []
+        masks, labels, valid = [], [], []
+        total = len(entries)
+        for start in range(0, total, batch_size):
+            chunk = entries[start : start + batch_size]
+            images = []
+            for entry in chunk:
+                sample = samples[entry.sample_index]
+                images.append(augment(image_to_tensor(sample.image_path, image_size), entry.augmentation))
+                mask = augment(load_mask(sample.mask_path, image_size), entry.augmentation)
+                masks.append(downsample_mask(mask[None], feature_size)[0])
+                labels.append(float(sample.label))
+                valid.append(sample.label == 0 or sample.mask_path is not None)
+            outputs = extractor(torch.stack(images).to(device))
+            if not levels:
+                levels = [[] for _ in outputs]
+            for store, out in zip(levels, outputs, strict=True):
+                store.append(out.to("cpu", torch.float16))
+            if on_batch is not None:
+                on_batch(min(start + batch_size, total), total)
+        return cls(
+            [torch.cat(store) for store in levels],
+            torch.stack(masks),
+            torch.tensor(labels),
+            torch.tensor(valid),
+            list(entries),
+        )
+
+
+def downsample_mask(masks: torch.Tensor, size: int) -> torch.Tensor:
+    """``B x 1 x H x W`` -> ``B x 1 x size x size``: bilinear, binarised at 0.5 (as in the paper)."""
+    return (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).float()

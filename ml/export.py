@@ -1,0 +1,85 @@
+"""Export a checkpoint: ONNX (dynamic batch, checked against PyTorch) or a self-contained torch file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.predict import image_logit, load_checkpoint, model_from_checkpoint
+from ml.train import _save_atomic
+
+
+class ExportWrapper(nn.Module):
+    """``images`` ``B x 3 x S x S`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x S x S``), both in [0, 1]."""
+
+    def __init__(self, model: nn.Module, score: str) -> None:
+        super().__init__()
+        self.model = model
+        self.score = score
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.model(images)
+        return torch.sigmoid(image_logit(output, self.score)), torch.sigmoid(output.anomaly_map[:, 0])
+
+
+def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 17) -> dict[str, Any]:
+    """Write an ONNX model with a dynamic batch axis and compare it with PyTorch on random images.
+
+    Returns:
+        dict with ``path``, ``opset``, ``image_size``, ``inputs``/``outputs`` names and ``max_abs_diff``
+        (largest difference over scores and maps, batch of 2), or ``max_abs_diff`` None when onnxruntime
+        is not installed.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    model, config = model_from_checkpoint(checkpoint)
+    wrapper = ExportWrapper(model, config.score).eval()
+    size = config.image_size
+    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(out_path),
+            input_names=["images"],
+            output_names=["score", "anomaly_map"],
+            dynamic_axes={"images": {0: "batch"}, "score": {0: "batch"}, "anomaly_map": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    report: dict[str, Any] = {
+        "path": str(out_path),
+        "opset": opset,
+        "image_size": size,
+        "inputs": ["images"],
+        "outputs": ["score", "anomaly_map"],
+        "max_abs_diff": None,
+    }
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return report
+    with torch.no_grad():
+        ref_score, ref_map = wrapper(example)
+    session = ort.InferenceSession(str(out_path), providers=["CPUExecutionProvider"])
+    score, amap = session.run(None, {"images": example.numpy()})
+    report["max_abs_diff"] = float(max(np.abs(score - ref_score.numpy()).max(), np.abs(amap - ref_map.numpy()).max()))
+    return report
+
+
+def export_torch(checkpoint_path: str | Path, out_path: str | Path) -> Path:
+    """Copy of the checkpoint that also carries the backbone weights, so it loads with no weight source."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    if "backbone_state_dict" not in checkpoint:
+        model, _ = model_from_checkpoint(checkpoint)
+        checkpoint["backbone_state_dict"] = {k: v.cpu() for k, v in model.extractor.state_dict().items()}
+    out_path = Path(out_path)
+    _save_atomic(checkpoint, out_path)
+    return out_path

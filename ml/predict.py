@@ -1,0 +1,170 @@
+"""Inference: load a checkpoint once, score batches of images, return image scores and anomaly maps."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ml.backbones import build_extractor
+from ml.config import TrainConfig
+from ml.data import ImageInput, Sample, image_to_tensor, load_mask, to_pil
+from ml.torch_model import InferenceOutput, Supersimplenet
+
+FORMAT_VERSION = 1
+
+
+class PredictionResult(NamedTuple):
+    """``score`` in [0, 1]; ``anomaly_map``: float32 ``H x W`` in [0, 1] at the input image's size."""
+
+    score: float
+    anomaly_map: np.ndarray
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def image_logit(output: InferenceOutput, score: str) -> torch.Tensor:
+    """Image logit of the configured score variant (see ``TrainConfig.score``)."""
+    if score == "cls":
+        return output.pred_score
+    if score == "seg":
+        return output.seg_score
+    return torch.logit((torch.sigmoid(output.pred_score) + torch.sigmoid(output.seg_score)) / 2, eps=1e-7)
+
+
+def build_model(config: TrainConfig, backbone_state: dict[str, torch.Tensor] | None = None) -> Supersimplenet:
+    """Model for ``config``; with ``backbone_state`` the backbone is rebuilt from it instead of its weights."""
+    extractor = build_extractor(
+        config.backbone, config.layers, pretrained=config.pretrained and backbone_state is None, weights=config.weights
+    )
+    if backbone_state is not None:
+        extractor.load_state_dict(backbone_state)
+    return Supersimplenet(
+        extractor,
+        stop_grad=config.stop_grad,
+        noise_std=config.noise_std,
+        perlin_thr=config.perlin_thr,
+        supervised=config.mode == "supervised",
+        upscale=config.upscale,
+    )
+
+
+def trainable_state(model: Supersimplenet) -> dict[str, torch.Tensor]:
+    """Everything but the frozen backbone (which is rebuilt from its weight source)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("extractor.")}
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported checkpoint format {checkpoint.get('format_version')!r}")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[Supersimplenet, TrainConfig]:
+    config = TrainConfig.from_dict(checkpoint["config"])
+    model = build_model(config, checkpoint.get("backbone_state_dict"))
+    missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
+    missing = [k for k in missing if not k.startswith("extractor.")]
+    if missing or unexpected:
+        raise ValueError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
+    return model.eval(), config
+
+
+class Predictor:
+    """Loads a checkpoint once and predicts many batches.
+
+    Example:
+        >>> predictor = Predictor("model.pt")
+        >>> result = predictor.predict(["part.png"])[0]
+        >>> result.score, result.anomaly_map.shape
+    """
+
+    def __init__(self, checkpoint_path: str | Path, device: str = "auto") -> None:
+        checkpoint = load_checkpoint(checkpoint_path)
+        model, config = model_from_checkpoint(checkpoint)
+        self._setup(model, config, resolve_device(device), checkpoint)
+
+    @classmethod
+    def from_model(cls, model: Supersimplenet, config: TrainConfig, device: torch.device) -> Predictor:
+        """Wrap an in-memory model (used by ``fit`` to evaluate without a reload)."""
+        predictor = cls.__new__(cls)
+        predictor._setup(model, config, device, {})
+        return predictor
+
+    def _setup(self, model: Supersimplenet, config: TrainConfig, device: torch.device, checkpoint: dict) -> None:
+        self.device = device
+        self.config = config
+        self.model = model.to(device).eval()
+        self.image_size = config.image_size
+        self.threshold: float | None = checkpoint.get("threshold")
+        extractor = model.extractor
+        self.meta: dict[str, Any] = {
+            "backbone": extractor.name,
+            "layers": list(extractor.layers),
+            "image_size": config.image_size,
+            "weights_source": extractor.weights_source,
+            "normalisation": extractor.normalisation,
+            "score": config.score,
+            "threshold": self.threshold,
+            "metrics": checkpoint.get("metrics", {}),
+            "config": config.to_dict(),
+        }
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def forward_batch(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``B x 3 x S x S`` in [0, 1] -> (scores ``B`` in [0, 1], maps ``B x S x S`` in [0, 1])."""
+        with self._autocast():
+            output = self.model(batch.to(self.device))
+        scores = torch.sigmoid(image_logit(output, self.config.score).float())
+        return scores.cpu(), torch.sigmoid(output.anomaly_map.float())[:, 0].cpu()
+
+    def predict(self, images: Sequence[ImageInput], batch_size: int = 16) -> list[PredictionResult]:
+        """Score images (paths, PIL images or uint8 arrays, any sizes); maps come back at each input's size."""
+        results: list[PredictionResult] = []
+        for start in range(0, len(images), batch_size):
+            pils = [to_pil(image) for image in images[start : start + batch_size]]
+            batch = torch.stack([image_to_tensor(p, self.image_size) for p in pils])
+            scores, maps = self.forward_batch(batch)
+            for pil, score, amap in zip(pils, scores, maps, strict=True):
+                w, h = pil.size
+                full = F.interpolate(amap[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+                results.append(PredictionResult(float(score), full.clamp(0, 1).numpy().astype(np.float32)))
+        return results
+
+    def score_samples(
+        self,
+        samples: Sequence[Sample],
+        batch_size: int = 16,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray | None]]:
+        """Evaluation helper at the working resolution: (scores, labels, maps, masks); maps and masks are
+        ``S x S`` arrays (zeros for good images; None for defective images without a mask)."""
+        scores, labels, maps, masks = [], [], [], []
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start : start + batch_size]
+            batch = torch.stack([image_to_tensor(s.image_path, self.image_size) for s in chunk])
+            batch_scores, batch_maps = self.forward_batch(batch)
+            scores.extend(batch_scores.tolist())
+            maps.extend(m.numpy() for m in batch_maps)
+            for sample in chunk:
+                labels.append(sample.label)
+                weak = sample.label == 1 and sample.mask_path is None
+                masks.append(None if weak else load_mask(sample.mask_path, self.image_size)[0].numpy().astype(np.uint8))
+            if on_batch is not None:
+                on_batch(min(start + batch_size, len(samples)), len(samples))
+        return np.asarray(scores), np.asarray(labels), maps, masks

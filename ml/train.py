@@ -1,0 +1,334 @@
+"""Training: ``fit(config, samples, out_dir)`` -> a checkpoint, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from ml.config import TrainConfig
+from ml.data import AUGMENTATIONS, CacheEntry, FeatureCache, Sample
+from ml.loss import SupersimplenetLoss
+from ml.metrics import compute_metrics
+from ml.predict import FORMAT_VERSION, Predictor, build_model, resolve_device, trainable_state
+from ml.torch_model import Supersimplenet
+
+logger = logging.getLogger(__name__)
+
+# Share of the progress bar each phase gets (feature extraction is about one epoch of work on CPU).
+_FEATURES_SHARE = 0.15
+_EVAL_SHARE = 0.1
+
+
+class TrainingCancelled(Exception):
+    """Raised by :func:`fit` when ``should_stop()`` returned True; no checkpoint is left behind."""
+
+
+class Progress(NamedTuple):
+    """One progress report; ``fraction`` rises monotonically from 0 to 1 over the whole fit."""
+
+    phase: str  # "features" | "train" | "evaluate"
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float | None
+    fraction: float
+
+
+@dataclass
+class FitResult:
+    checkpoint_path: Path
+    history: list[dict[str, float]]
+    device: str
+    train_counts: dict[str, int]
+    seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    eval_scores: list[float] = field(default_factory=list)
+    threshold: float | None = None
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def training_entries(config: TrainConfig, samples: Sequence[Sample]) -> list[CacheEntry]:
+    """Cache entries: every sample once, plus the flipped/rotated copies of defective samples when
+    supervised with augmentation."""
+    entries = []
+    for index, sample in enumerate(samples):
+        augs = AUGMENTATIONS if (sample.label == 1 and config.augment_defects) else ("none",)
+        entries.extend(CacheEntry(index, aug) for aug in augs)
+    return entries
+
+
+def epoch_order(
+    config: TrainConfig, cache: FeatureCache, samples: Sequence[Sample], generator: torch.Generator
+) -> list[int]:
+    """Cache indices for one epoch.
+
+    Unsupervised (or no defects): every entry once, shuffled. Supervised: balanced as in the paper,
+    2 x (number of defective images) draws, half defective (each with a random augmentation), half good;
+    the ``fast`` preset stretches short balanced epochs to at least the number of good images so that a
+    project with a handful of defects still gets enough optimiser steps.
+    """
+    good = [i for i, e in enumerate(cache.entries) if samples[e.sample_index].label == 0]
+    defective_samples = sorted({e.sample_index for e in cache.entries if samples[e.sample_index].label == 1})
+    if config.mode == "unsupervised" or not defective_samples:
+        return torch.randperm(len(cache), generator=generator).tolist()
+    by_sample: dict[int, list[int]] = {}
+    for i, e in enumerate(cache.entries):
+        by_sample.setdefault(e.sample_index, []).append(i)
+    half = len(defective_samples)
+    if config.preset == "fast":
+        half = max(half, math.ceil(len(good) / 2))
+    picks = []
+    for k in range(half):
+        # Every defective image once, then random ones to fill a stretched epoch.
+        if k < len(defective_samples):
+            sample = defective_samples[k]
+        else:
+            sample = defective_samples[int(torch.randint(len(defective_samples), (1,), generator=generator))]
+        options = by_sample[sample]
+        picks.append(options[int(torch.randint(len(options), (1,), generator=generator))])
+    if good:
+        # Sampling good images without replacement while possible is "inverse frequency" for one class.
+        rounds = math.ceil(half / len(good))
+        pool = torch.cat([torch.randperm(len(good), generator=generator) for _ in range(rounds)])[:half]
+        picks.extend(good[int(i)] for i in pool)
+    order = torch.randperm(len(picks), generator=generator).tolist()
+    return [picks[i] for i in order]
+
+
+def build_optimizer(model: Supersimplenet, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        [
+            {
+                "params": model.adaptor.parameters(),
+                "lr": config.adaptor_lr,
+                "weight_decay": config.adaptor_weight_decay,
+            },
+            {
+                "params": model.segmentation.parameters(),
+                "lr": config.head_lr,
+                "weight_decay": config.head_weight_decay,
+            },
+            {
+                "params": model.classification.parameters(),
+                "lr": config.head_lr,
+                "weight_decay": config.head_weight_decay,
+            },
+        ]
+    )
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    if not config.autocast:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def feature_statistics(model: Supersimplenet, cache: FeatureCache, device: torch.device) -> None:
+    """Per-channel mean/std of aggregated good-image features, written into the aggregator."""
+    good = [i for i in range(len(cache)) if cache.labels[i] == 0] or list(range(len(cache)))
+    total = sq = None
+    count = 0
+    with torch.no_grad():
+        for start in range(0, len(good), 16):
+            features, *_ = cache.batch(good[start : start + 16], device)
+            x = model.aggregator(features).double()
+            s, s2 = x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3))
+            total = s if total is None else total + s
+            sq = s2 if sq is None else sq + s2
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = (sq / count - mean * mean).clamp_min(0).sqrt()
+    model.aggregator.set_statistics(mean.float(), std.float())
+
+
+def _save_atomic(payload: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def fit(
+    config: TrainConfig,
+    train_samples: Sequence[Sample],
+    out_dir: str | Path,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    eval_samples: Sequence[Sample] | None = None,
+) -> FitResult:
+    """Train SuperSimpleNet and write ``out_dir/model.pt``.
+
+    Args:
+        config: hyper-parameters (``TrainConfig.from_preset``).
+        train_samples: images with labels and optional masks. Unsupervised mode uses the good ones only;
+            supervised mode uses all (defective images without a mask train the image score only).
+        out_dir: folder for the checkpoint.
+        on_progress: called with a :class:`Progress` after every feature batch and training step.
+        should_stop: polled before every feature batch and training step; True cancels the fit.
+        eval_samples: held-out images; when given, metrics and a threshold are computed on them.
+
+    Raises:
+        TrainingCancelled: ``should_stop()`` returned True.
+        ValueError: no usable training image.
+    """
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    samples = [s for s in train_samples if config.mode == "supervised" or s.label == 0]
+    counts = {
+        "good": sum(s.label == 0 for s in samples),
+        "defective": sum(s.label == 1 for s in samples),
+        "masks": sum(s.label == 1 and s.mask_path is not None for s in samples),
+    }
+    if not counts["good"]:
+        raise ValueError("training needs at least one good image")
+    has_eval = bool(eval_samples)
+    train_share = 1.0 - _FEATURES_SHARE - (_EVAL_SHARE if has_eval else 0.0)
+    last_fraction = 0.0
+
+    def report(phase: str, epoch: int, step: int, steps: int, loss: float | None, fraction: float) -> None:
+        nonlocal last_fraction
+        last_fraction = max(last_fraction, min(1.0, fraction))
+        if on_progress is not None:
+            on_progress(Progress(phase, epoch, config.epochs, step, steps, loss, last_fraction))
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training cancelled")
+
+    model = build_model(config).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    def on_feature_batch(done: int, total: int) -> None:
+        report("features", 0, done, total, None, _FEATURES_SHARE * done / total)
+        check_stop()
+
+    check_stop()
+    feature_size = model.feature_size(config.image_size)
+    cache = FeatureCache.build(
+        model.extractor,
+        samples,
+        training_entries(config, samples),
+        config.image_size,
+        feature_size,
+        device,
+        on_batch=on_feature_batch,
+    )
+    if config.feature_norm:
+        feature_statistics(model, cache, device)
+
+    optimizer = build_optimizer(model, config)
+    milestones = sorted({max(1, int(round(m * config.epochs))) for m in config.lr_milestones})
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=config.lr_gamma)
+    scaler = torch.amp.GradScaler("cuda", enabled=config.autocast and device.type == "cuda")
+    criterion = SupersimplenetLoss()
+    history: list[dict[str, float]] = []
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        order = epoch_order(config, cache, samples, generator)
+        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        # BatchNorm cannot train on a single sample; fold a lone remainder into the previous batch.
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2].extend(batches.pop())
+        losses = []
+        for step, indices in enumerate(batches, start=1):
+            check_stop()
+            features, masks, labels, pixel_valid = cache.batch(indices, device)
+            if config.channels_last:
+                features = [f.contiguous(memory_format=torch.channels_last) for f in features]
+            with _autocast(config, device):
+                out = model.forward_features(features, masks, labels, generator=generator)
+            loss = criterion(out.map_logits, out.score_logits, out.masks, out.labels, torch.cat((pixel_valid,) * 2))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.clip_grad_norm:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(float(loss.detach()))
+            done = (epoch - 1 + step / len(batches)) / config.epochs
+            report("train", epoch, step, len(batches), losses[-1], _FEATURES_SHARE + train_share * done)
+        scheduler.step()
+        history.append({"epoch": epoch, "loss": float(np.mean(losses))})
+        logger.info("epoch %d/%d loss %.4f", epoch, config.epochs, history[-1]["loss"])
+    model.eval()
+    del cache
+
+    metrics: dict[str, Any] = {}
+    eval_scores: list[float] = []
+    threshold = None
+    if has_eval:
+        predictor = Predictor.from_model(model, config, device)
+        base = _FEATURES_SHARE + train_share
+
+        def on_eval_batch(done: int, total: int) -> None:
+            check_stop()
+            report("evaluate", config.epochs, done, total, None, base + _EVAL_SHARE * done / total)
+
+        scores, labels, maps, masks = predictor.score_samples(eval_samples, on_batch=on_eval_batch)
+        metrics = compute_metrics(scores, labels, maps, masks)
+        eval_scores = [float(s) for s in scores]
+        threshold = metrics["threshold"]
+
+    check_stop()
+    checkpoint_path = Path(out_dir) / "model.pt"
+    payload = {
+        "config": config.to_dict(),
+        "state_dict": trainable_state(model),
+        "backbone": {
+            "name": model.extractor.name,
+            "layers": list(model.extractor.layers),
+            "channels": list(model.extractor.channels),
+            "weights_source": model.extractor.weights_source,
+            "normalisation": model.extractor.normalisation,
+        },
+        "image_size": config.image_size,
+        "threshold": threshold,
+        "metrics": metrics,
+        "train_counts": counts,
+        "history": history,
+        "format_version": FORMAT_VERSION,
+    }
+    if model.extractor.weights_source == "random":
+        # A random backbone cannot be rebuilt from a weight source: keep it in the checkpoint.
+        payload["backbone_state_dict"] = {k: v.cpu() for k, v in model.extractor.state_dict().items()}
+    _save_atomic(payload, checkpoint_path)
+    report("evaluate" if has_eval else "train", config.epochs, 1, 1, None, 1.0)
+    return FitResult(
+        checkpoint_path=checkpoint_path,
+        history=history,
+        device=str(device),
+        train_counts=counts,
+        seconds=time.perf_counter() - started,
+        metrics=metrics,
+        eval_scores=eval_scores,
+        threshold=threshold,
+    )
