@@ -48,6 +48,10 @@ def palette_png() -> bytes:
         ("palette.png", palette_png(), "png", "image/png"),
         ("alpha.png", image_bytes("PNG", mode="RGBA", color=(1, 2, 3, 0)), "png", "image/png"),
         ("gray16.tif", image_bytes("TIFF", mode="I;16", color=4000), "tif", "image/tiff"),
+        ("float.tif", image_bytes("TIFF", mode="F", color=0.5), "tif", "image/tiff"),
+        ("cmyk.jpg", image_bytes("JPEG", mode="CMYK", color=(10, 20, 30, 40)), "jpg", "image/jpeg"),
+        ("bits.bmp", image_bytes("BMP", mode="1", color=1), "bmp", "image/bmp"),
+        ("gray-alpha.png", image_bytes("PNG", mode="LA", color=(100, 50)), "png", "image/png"),
         ("wrong-extension.txt", image_bytes("PNG"), "png", "image/png"),
     ],
 )

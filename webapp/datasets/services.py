@@ -102,11 +102,12 @@ def image_create(
     checked = imaging.open_checked(data)
     file_name = files.image_name(sha256, checked.extension)
     thumb_name = files.thumbnail_name(sha256)
-    written = [name for name, body in ((file_name, data),) if files.write_once(name, body)]
-    if files.write_once(thumb_name, imaging.thumbnail_jpeg(checked.image)):
-        written.append(thumb_name)
+    thumbnail = imaging.thumbnail_jpeg(checked.image)
     checked.image.close()
+    wrote_file = wrote_thumb = False
     try:
+        wrote_file = files.write_once(file_name, data)
+        wrote_thumb = files.write_once(thumb_name, thumbnail)
         with transaction.atomic():
             image = Image.objects.create(
                 project=project,
@@ -129,8 +130,9 @@ def image_create(
             raise
         return existing, False
     except BaseException:
+        # Only what this call wrote; a file that was already there belongs to someone else's row.
         files.delete_unreferenced(
-            image_files=[n for n in written if n == file_name], thumbnails=[n for n in written if n == thumb_name]
+            image_files=[file_name] if wrote_file else [], thumbnails=[thumb_name] if wrote_thumb else []
         )
         raise
     return image, True
