@@ -104,12 +104,12 @@ function drawHeat(item, heat) {
   hc.fillStyle = "#1b1f24";
   hc.fillRect(0, 0, w, hgt);
   if (imgEl.complete && imgEl.naturalWidth) {
-    hc.globalAlpha = 0.45;
+    hc.globalAlpha = 1;
     hc.filter = "grayscale(1)";
     hc.drawImage(imgEl, 0, 0, w, hgt);
     hc.filter = "none";
   }
-  hc.globalAlpha = 0.85;
+  hc.globalAlpha = 0.6;
   if (heat) hc.drawImage(heat.render(0), 0, 0, w, hgt);
   hc.globalAlpha = 1;
   heatEl.dataset.ready = heat ? "true" : "none";
