@@ -77,7 +77,6 @@ export async function api(method, path, { json, body, params, headers = {}, sign
 export const get = (path, params, opts = {}) => api("GET", path, { ...opts, params });
 export const post = (path, json) => api("POST", path, { json });
 export const patch = (path, json) => api("PATCH", path, { json });
-export const del = (path) => api("DELETE", path);
 
 /** GET a binary resource (image, PNG map) as a Blob; 404 gives null. */
 export async function getBlob(path, { signal } = {}) {
@@ -133,16 +132,4 @@ export function upload(path, formData, onProgress) {
     };
     xhr.send(formData);
   });
-}
-
-/** Every page of a list endpoint (used for "select all matching" without a server-side bulk filter). */
-export async function getAll(path, params, { limit = 100000 } = {}) {
-  const out = [];
-  let page = 1;
-  for (;;) {
-    const data = await get(path, { ...params, page, page_size: 500 });
-    out.push(...data.results);
-    if (!data.next || out.length >= limit) return out;
-    page += 1;
-  }
 }

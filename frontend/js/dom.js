@@ -5,8 +5,6 @@ export function config() {
   return el ? JSON.parse(el.textContent) : {};
 }
 
-export const $ = (sel, root = document) => root.querySelector(sel);
-export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 export const byTestId = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
 
 /** h("div", {class: "x", onclick: fn}, "text", child) */
