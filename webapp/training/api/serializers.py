@@ -47,6 +47,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "heartbeat_at",
+            "dispatched_at",
+            "dispatch_count",
         ]
         read_only_fields = fields
 
@@ -65,7 +67,7 @@ class MetricsSerializer(serializers.Serializer):
     recall = serializers.FloatField(allow_null=True)
 
 
-class CountsSerializer(serializers.Serializer):
+class TrainCountsSerializer(serializers.Serializer):
     good = serializers.IntegerField()
     defective = serializers.IntegerField()
     masks = serializers.IntegerField()
@@ -75,7 +77,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
     job = serializers.IntegerField(source="job_id", read_only=True, allow_null=True)
     metrics = serializers.SerializerMethodField()
-    train_counts = CountsSerializer(read_only=True)
+    train_counts = TrainCountsSerializer(read_only=True)
     test_counts = serializers.JSONField(read_only=True, help_text="{good, defective, masks} of the test split used.")
     compared_with = serializers.SerializerMethodField(
         help_text="The active version this one was compared with at activation, on the same test split."
