@@ -27,6 +27,7 @@ const maskStatus = byTestId("mask-status");
 const maskError = byTestId("mask-error");
 
 const view = { scale: 1, tx: 0, ty: 0, fitted: true };
+const readOnly = cfg.role === "viewer"; // viewers see masks and heatmaps but cannot paint (the API would refuse)
 let image = null; // API image
 let pixels = null; // HTMLImageElement with the image file
 let painter = null;
@@ -124,7 +125,7 @@ function updateCursorSize() {
 
 function moveCursor(e) {
   const r = canvas.getBoundingClientRect();
-  const show = painter && !spaceHeld && tool !== "pan";
+  const show = painter && !readOnly && !spaceHeld && tool !== "pan";
   cursorEl.hidden = !show;
   if (!show) return;
   cursorEl.style.transform = `translate(${e.clientX - r.left}px, ${e.clientY - r.top}px) translate(-50%, -50%)`;
@@ -145,7 +146,7 @@ canvas.addEventListener("pointerdown", (e) => {
   const panning = e.button === 1 || (e.button === 0 && (spaceHeld || tool === "pan"));
   if (panning) {
     drag = { kind: "pan", sx, sy, tx: view.tx, ty: view.ty };
-  } else if (e.button === 0 && painter) {
+  } else if (e.button === 0 && painter && !readOnly) {
     drag = { kind: "paint" };
     painter.beginStroke(x, y, brushSize(), tool === "eraser");
     setMaskStatus();
@@ -540,6 +541,7 @@ async function boot() {
   updateCursorSize();
   updateHistoryButtons();
   renderHeat();
+  if (readOnly) setTool("pan");
   try {
     await refreshImage();
   } catch (err) {

@@ -56,7 +56,9 @@ def test_it_uploads_many_files_with_a_result_per_file(page, logged_in, tmp_path)
     assert Image.objects.filter(project=project).count() == 5
 
 
-def test_it_imports_a_zip_and_shows_the_import_progress(page, logged_in, tmp_path, eager_celery):
+def test_it_imports_a_zip_and_shows_the_import_progress(
+    page, logged_in, tmp_path, eager_celery, allowed_console_errors
+):
     project = make_project(logged_in, auto_retrain=False)
     archive = tmp_path / "batch.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -68,6 +70,15 @@ def test_it_imports_a_zip_and_shows_the_import_progress(page, logged_in, tmp_pat
     expect(row).to_have_attribute("data-state", "ok")
     expect(row).to_contain_text("imported 3")
     expect(page.get_by_test_id("tile")).to_have_count(3)
+
+    # A file named .zip that is not a zip is refused, and the row says why.
+    allowed_console_errors.append("status of 4")
+    fake = tmp_path / "not-really.zip"
+    fake.write_bytes(b"this is not a zip archive at all")
+    page.get_by_test_id("upload-input").set_input_files(str(fake))
+    bad = page.locator('[data-testid="upload-row"][data-name="not-really.zip"]')
+    expect(bad).to_have_attribute("data-state", "error")
+    assert len(bad.locator(".upload-status").inner_text()) > 5
 
 
 def test_filters_paging_and_bulk_curation(page, logged_in):
@@ -188,3 +199,18 @@ def test_files_dropped_on_the_page_are_uploaded(page, logged_in):
     )
     expect(page.locator('[data-testid="upload-row"][data-name="dropped.png"]')).to_have_attribute("data-state", "ok")
     expect(page.get_by_test_id("tile")).to_have_count(1)
+
+
+def test_the_gallery_works_from_the_keyboard(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    images = add_textures(logged_in, project, 3)
+    page.goto(f"/projects/{project.pk}/")
+    expect(page.get_by_test_id("tile")).to_have_count(3)
+    page.get_by_test_id("tile-check").nth(1).focus()
+    page.keyboard.press("Space")
+    expect(page.get_by_test_id("selection-count")).to_have_text("1 selected")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("selection-count")).to_have_text("Nothing selected")
+    page.keyboard.press("Tab")  # from the checkbox to its image link
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/images/{images[1]['id']}/?pos=2")

@@ -204,3 +204,18 @@ def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_im
     page.keyboard.press("Control+z")
     save(page, "no mask")
     assert stored_mask(image_id) is None
+
+
+def test_a_refused_label_is_explained_next_to_the_buttons(page, logged_in, django_user_model, allowed_console_errors):
+    from webapp.datasets import services
+
+    owner = django_user_model.objects.create_user(username="lead", password="lead-password-1")
+    project = make_project(owner, auto_retrain=False)
+    [image] = upload(owner, project, [("v.png", texture_png(64, 48, seed=5))])
+    services.member_set(project=project, user=logged_in, role="viewer")
+    allowed_console_errors.append("status of 403")
+    open_labeller(page, project, image["id"])
+    expect(page.get_by_test_id("save-mask")).to_be_hidden()  # viewers get no painter
+    page.keyboard.press("g")
+    expect(page.get_by_test_id("label-error")).to_contain_text("Label not saved:")
+    assert Image.objects.get(pk=image["id"]).label == "unlabeled"
