@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib import error, request
 
@@ -156,18 +158,11 @@ class Stack:
         wait_for(lambda: _answers("127.0.0.1", port), 60, f"web server {name}")
         return api
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, concurrency: int = 2) -> subprocess.Popen:
+        """The worker command line docs/pipeline.md gives for `make run`, with beat (-B) for the dispatcher."""
         args = [str(ROOT / ".venv/bin/celery"), "-A", "webapp.config", "worker", "-Q", "train,infer"]
-        args += [
-            "-c",
-            "2",
-            "-B",
-            "-s",
-            str(self.data_dir / "celerybeat-schedule"),
-            "-n",
-            f"it-{uuid.uuid4().hex[:6]}@%h",
-        ]
-        args += ["--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        args += ["-c", str(concurrency), "-B", "-s", str(self.data_dir / "celerybeat-schedule")]
+        args += ["-n", f"it-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
         return self.start("worker", args)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
@@ -188,24 +183,20 @@ def _manage(env: dict, *args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    if not _answers("127.0.0.1", 5432) or not _answers(REDIS_HOST, REDIS_PORT):
-        pytest.skip("integration tests need PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
+@contextmanager
+def running_stack(data_dir: Path, *, concurrency: int = 2, env_overrides: dict | None = None) -> Iterator[Stack]:
+    """Own database + Redis db + DATA_DIR, migrated, a user with a token, gunicorn and one worker with beat.
+
+    Used by the integration tests and by the benchmarks (benchmarks/first_model.py, bulk_inference.py).
+    """
     import psycopg
     import redis
 
-    db_name = f"ssn_it_{os.getpid()}"
+    db_name = f"ssn_it_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
         conn.execute(f'CREATE DATABASE "{db_name}"')
     broker = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
     broker.flushdb()
-
-    # Logs and files of the stack stay in INTEGRATION_KEEP_DIR when set (for a failed run's post-mortem).
-    keep = os.environ.get("INTEGRATION_KEEP_DIR")
-    data_dir = Path(keep) if keep else tmp_path_factory.mktemp("stack")
-    data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "DATABASE_", "TRAINING_"))},
         "DJANGO_SETTINGS_MODULE": "webapp.config.settings",
@@ -215,34 +206,32 @@ def stack(tmp_path_factory):
         "SECRET_KEY": "integration-test-secret",
         "DEBUG": "false",
         "ML_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
         # Short fault timings so a lost worker is noticed within seconds.
         "TRAINING_HEARTBEAT_SECONDS": "1",
         "TRAINING_PROGRESS_SECONDS": "0.5",
         "TRAINING_STALE_AFTER_SECONDS": "6",
         "TRAINING_DISPATCH_INTERVAL_SECONDS": "2",
         "PYTHONUNBUFFERED": "1",
+        **(env_overrides or {}),
     }
-    _manage(env, "migrate", "--noinput")
-    token = (
-        _manage(
-            env,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; from rest_framework.authtoken.models import Token; "
-            "u = get_user_model().objects.create_user('it', password='it-password-1'); "
-            "print(Token.objects.create(user=u).key)",
-        )
-        .strip()
-        .splitlines()[-1]
-    )
-
     running = Stack(data_dir, env)
     try:
+        _manage(env, "migrate", "--noinput")
+        token = (
+            _manage(
+                env,
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model; from rest_framework.authtoken.models import Token; "
+                "u = get_user_model().objects.create_user('it', password='it-password-1'); "
+                "print(Token.objects.create(user=u).key)",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
         running.api = running.start_web("web")
         running.api.token = token
-        running.start_worker()
+        running.start_worker(concurrency=concurrency)
         wait_for(lambda: running.api.get("/api/v1/health/")[1].get("workers", 0) >= 1, 90, "a worker")
         yield running
     finally:
@@ -250,3 +239,19 @@ def stack(tmp_path_factory):
         broker.flushdb()
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def services_answer() -> bool:
+    return _answers("127.0.0.1", 5432) and _answers(REDIS_HOST, REDIS_PORT)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    if not services_answer():
+        pytest.skip("integration tests need PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
+    # Logs and files of the stack stay in INTEGRATION_KEEP_DIR when set (for a failed run's post-mortem).
+    keep = os.environ.get("INTEGRATION_KEEP_DIR")
+    data_dir = Path(keep) if keep else tmp_path_factory.mktemp("stack")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with running_stack(data_dir, env_overrides={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}) as running:
+        yield running
