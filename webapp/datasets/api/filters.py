@@ -1,6 +1,6 @@
 """Gallery filters and ordering (`?label=&split=&has_mask=&predicted=&ids=&ordering=`)."""
 
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Value
 from django_filters import rest_framework as filters
 
 from ..models import Image, Label, Split
@@ -46,4 +46,7 @@ class ImageFilter(filters.FilterSet):
         return scored.filter(score__lt=F("threshold"))
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value.lstrip("-") == "score" and isinstance(queryset.query.annotations.get("score"), Value):
+            # No active model: every score is NULL, and PostgreSQL refuses ORDER BY a constant.
+            return queryset.order_by(*ORDERINGS[value][1:])
         return queryset.order_by(*ORDERINGS[value])
