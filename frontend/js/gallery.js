@@ -286,6 +286,9 @@ async function loadProject() {
     }
     const el = byTestId("active-model");
     const m = p.active_model;
+    // Scores exist only with an active model: without one, sorting by score means nothing.
+    for (const o of filtersForm.elements.ordering.options) if (o.value.includes("score")) o.disabled = m === null;
+    filtersForm.elements.predicted.disabled = m === null;
     if (m === null || m === undefined) {
       el.textContent = "No model yet. Label some good images and train.";
     } else {

@@ -21,6 +21,7 @@ const heatEl = byTestId("review-heatmap");
 const strip = byTestId("review-queue");
 
 let threshold = null;
+let hasModel = false;
 let queue = [];
 let index = 0;
 let decided = 0;
@@ -50,6 +51,7 @@ async function loadThreshold() {
     const p = await get(`projects/${pid}/`);
     const m = p.active_model;
     if (m === null || m === undefined) return null;
+    hasModel = true;
     const model = typeof m === "object" ? m : await get(`models/${m}/`);
     return model.threshold;
   } catch (err) {
@@ -63,7 +65,10 @@ async function loadQueue() {
   // Wait for decisions still in flight, so the next window does not offer them again.
   await Promise.allSettled(Array.from(pending));
   try {
-    const data = await get(`projects/${pid}/images/`, { label: "unlabeled", ordering: "-score", page_size: WINDOW });
+    // Without an active model there are no scores to order by: upload order (newest first) then.
+    const params = { label: "unlabeled", page_size: WINDOW };
+    if (hasModel) params.ordering = "-score";
+    const data = await get(`projects/${pid}/images/`, params);
     queue = reviewOrder(
       data.results.filter((i) => !decidedIds.has(i.id)),
       threshold,
