@@ -219,3 +219,28 @@ def test_a_refused_label_is_explained_next_to_the_buttons(page, logged_in, djang
     page.keyboard.press("g")
     expect(page.get_by_test_id("label-error")).to_contain_text("Label not saved:")
     assert Image.objects.get(pk=image["id"]).label == "unlabeled"
+
+
+def test_a_tiff_is_shown_through_its_thumbnail_and_painted_at_full_size(page, logged_in):
+    import io
+
+    from PIL import Image as PILImage
+
+    project = make_project(logged_in, auto_retrain=False)
+    buf = io.BytesIO()
+    PILImage.fromarray(np.full((300, 400), 128, np.uint8), "L").save(buf, "TIFF")
+    [image] = upload(logged_in, project, [("scan.tif", buf.getvalue())])
+    page.goto(f"/projects/{project.pk}/images/{image['id']}/")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_test_id("stage-msg")).to_contain_text("cannot show the original file")
+    box = page.get_by_test_id("mask-canvas").bounding_box()
+    s = min(box["width"] / 400, box["height"] / 300) * 0.98
+    x0, y0 = box["x"] + (box["width"] - 400 * s) / 2, box["y"] + (box["height"] - 300 * s) / 2
+    page.get_by_test_id("brush-size").fill("10")
+    page.mouse.move(x0 + 100 * s, y0 + 150 * s)
+    page.mouse.down()
+    page.mouse.move(x0 + 300 * s, y0 + 150 * s, steps=5)
+    page.mouse.up()
+    save(page)
+    mask = stored_mask(image["id"])
+    assert mask.shape == (300, 400) and mask[150, 120:280].min() == 255
