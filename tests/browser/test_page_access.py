@@ -82,7 +82,9 @@ def test_other_peoples_projects_and_images_are_not_found(owner, django_user_mode
     theirs = make_project(stranger, "Theirs")
     [their_image] = add_textures(stranger, theirs, 1)
     client = client_for(owner)
-    assert client.get(f"/projects/{theirs.pk}/").status_code == 404
+    response = client.get(f"/projects/{theirs.pk}/")
+    assert response.status_code == 404
+    assert "belongs to a project you are not a member of" in response.content.decode()
     assert client.get(f"/projects/{theirs.pk}/training/").status_code == 404
     # An image id of another project under my project's path is not found either.
     assert client.get(f"/projects/{mine.pk}/images/{their_image['id']}/").status_code == 404
