@@ -339,3 +339,14 @@ def test_viewers_cannot_bulk(project, member_client):
     image = ImageFactory(project=project)
     assert bulk(member_client(Role.VIEWER), project, {"ids": [image.pk], "action": "delete"}).status_code == 403
     assert Image.objects.filter(pk=image.pk).exists()
+
+
+def test_a_file_missing_from_storage_is_404_not_500(api_client, project):
+    from django.core.files.storage import default_storage
+
+    image = ImageFactory(project=project)
+    default_storage.delete(image.file.name)
+
+    response = api_client.get(f"/api/v1/images/{image.pk}/file/")
+
+    assert response.status_code == 404 and "missing" in response.json()["detail"]

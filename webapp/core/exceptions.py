@@ -59,7 +59,7 @@ def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         return Response({"detail": exc.detail}, status=exc.status_code)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)

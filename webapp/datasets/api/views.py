@@ -25,6 +25,16 @@ from .filters import ImageFilter
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
+def _open_stored(name: str):
+    """A stored file for streaming; a missing one is a 404, not a 500."""
+    if not name:
+        raise Http404("No file stored.")
+    try:
+        return default_storage.open(name, "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404("The file is missing from storage.") from exc
+
+
 class ProjectScopedMixin:
     """Resolves `project_id` from the URL to one of the user's projects (404 otherwise) and checks roles."""
 
@@ -292,7 +302,7 @@ class _ImageFileBase(APIView):
             raise Http404("No such image.")
         self.check_object_permissions(request, image)
         name = getattr(image, self.field).name
-        response = FileResponse(default_storage.open(name, "rb"), content_type=content_type_for(name))
+        response = FileResponse(_open_stored(name), content_type=content_type_for(name))
         response["Cache-Control"] = IMMUTABLE
         return response
 
@@ -333,7 +343,7 @@ class ImageMaskView(APIView):
     @extend_schema(tags=["masks"], responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(404)})
     def get(self, request, pk):
         mask = selectors.mask_for_image(self.get_object())
-        response = FileResponse(default_storage.open(mask.file.name, "rb"), content_type="image/png")
+        response = FileResponse(_open_stored(mask.file.name), content_type="image/png")
         response["Cache-Control"] = "no-cache"
         return response
 
