@@ -162,3 +162,16 @@ def test_deleting_a_project_removes_its_files(api_client, project, settings, dja
     assert response.status_code == 204
     assert not Project.objects.filter(pk=project.pk).exists()
     assert stored_files(settings.MEDIA_ROOT) == sorted([kept_elsewhere.file.name, kept_elsewhere.thumbnail.name])
+
+
+def test_deleting_a_project_removes_its_model_files(api_client, project, settings, django_capture_on_commit_callbacks):
+    from .factories import ModelVersionFactory, PredictionFactory
+
+    version = ModelVersionFactory(project=project)
+    PredictionFactory(image=ImageFactory(project=project), model_version=version)
+    assert len(stored_files(settings.MEDIA_ROOT)) == 4  # image, thumbnail, checkpoint, heatmap
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.delete(f"/api/v1/projects/{project.pk}/").status_code == 204
+
+    assert stored_files(settings.MEDIA_ROOT) == []

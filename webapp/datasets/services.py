@@ -46,8 +46,16 @@ def project_update(*, project: Project, **fields) -> Project:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
+    """Delete the project with everything in it; its files (also model checkpoints and bulk-inference
+    uploads and heatmaps) are removed after the commit."""
+    from webapp.training.models import InferenceItem, ModelVersion
+
     _delete_images(Image.objects.filter(project=project))
+    others = list(ModelVersion.objects.filter(project=project).values_list("checkpoint", flat=True))
+    for file, heatmap in InferenceItem.objects.filter(batch__project=project).values_list("file", "heatmap"):
+        others += [file, heatmap]
     project.delete()
+    files.delete_after_commit(others=[name for name in others if name])
 
 
 @transaction.atomic
