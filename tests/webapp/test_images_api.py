@@ -297,6 +297,14 @@ def test_bulk_by_filter(api_client, project, gallery):
     }
 
 
+def test_bulk_filter_values_may_be_empty_or_strings(api_client, project, gallery):
+    response = bulk(
+        api_client, project, {"filter": {"label": "", "has_mask": "true"}, "action": "split", "value": "train"}
+    )
+    assert response.status_code == 200 and response.json()["affected"] == 1
+    assert Image.objects.get(pk=gallery["bad"].pk).split == "train"
+
+
 def test_bulk_by_prediction_filter(api_client, project, gallery):
     response = bulk(
         api_client,

@@ -202,10 +202,12 @@ class ImageUpdateSerializer(serializers.Serializer):
 
 
 class ImageFilterSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=Label.choices, required=False)
-    split = serializers.ChoiceField(choices=Split.choices, required=False)
+    """The gallery's filters as JSON; empty values mean "any", as in the query string."""
+
+    label = serializers.ChoiceField(choices=Label.choices, required=False, allow_blank=True)
+    split = serializers.ChoiceField(choices=Split.choices, required=False, allow_blank=True)
     has_mask = serializers.BooleanField(required=False, allow_null=True, default=None)
-    predicted = serializers.ChoiceField(choices=["defective", "good"], required=False)
+    predicted = serializers.ChoiceField(choices=["defective", "good"], required=False, allow_blank=True)
 
 
 class BulkSerializer(serializers.Serializer):

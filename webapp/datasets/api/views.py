@@ -246,7 +246,7 @@ class ProjectImageBulkView(ProjectScopedMixin, APIView):
             wanted = {
                 key: str(value).lower() if isinstance(value, bool) else value
                 for key, value in data["filter"].items()
-                if value is not None
+                if value not in (None, "")
             }
             filterset = ImageFilter(data=wanted, queryset=images, request=request)
             if not filterset.is_valid():
