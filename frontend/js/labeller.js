@@ -333,9 +333,17 @@ for (const b of document.querySelectorAll("[data-label]")) b.addEventListener("c
 
 // ---------- previous / next in the gallery's order ----------
 
+async function listPage(page) {
+  return get(`projects/${cfg.projectId}/images/`, { ...filters, page, page_size: 1 });
+}
+
+/** The image at 1-based position `p` of the gallery's order, or null past either end. */
 async function itemAt(p) {
   if (p < 1) return null;
-  const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page: p, page_size: 1 });
+  // Page 1 always exists (even empty); asking for a page past the end is a 404, so check the count first.
+  const first = await listPage(1);
+  if (p > first.count) return null;
+  const data = p === 1 ? first : await listPage(p);
   return { item: data.results[0] || null, count: data.count };
 }
 
@@ -368,7 +376,7 @@ async function go(dir) {
       // If this image left the filtered list (e.g. it was labelled while filtering "unlabeled"),
       // the next image has moved up into this image's place.
       const here = await itemAt(pos);
-      if (!here.item || here.item.id !== imageId) target = dir > 0 ? pos : pos - 1;
+      if (!here || !here.item || here.item.id !== imageId) target = dir > 0 ? pos : pos - 1;
     } else {
       target = dir > 0 ? 1 : 0;
     }
@@ -581,7 +589,19 @@ async function boot() {
   canvas.dataset.ready = "true";
   canvas.focus({ preventScroll: true });
   loadPrediction();
-  updatePosition();
+  await updatePosition();
+  prefetchNext();
+}
+
+/** Warm the browser cache with the next image's file, so → shows it without waiting. */
+async function prefetchNext() {
+  if (!pos) return;
+  try {
+    const next = await itemAt(pos + 1);
+    if (next && next.item) new Image().src = next.item.file_url;
+  } catch {
+    // Only a speed-up: navigation itself reports errors.
+  }
 }
 
 boot();

@@ -170,6 +170,9 @@ def test_unsaved_mask_is_saved_before_moving_on(page, logged_in):
     page.keyboard.press("ArrowRight")
     page.wait_for_url(f"**/images/{second}/**")
     assert stored_mask(first)[400, 500:800].min() == 255
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("ArrowRight")  # the last image: nowhere to go, said in words
+    expect(page.locator(".toast", has_text="This is the last image.")).to_be_visible()
 
 
 def test_mask_from_heatmap_thresholds_the_map_into_an_editable_mask(page, big_image):
