@@ -321,7 +321,8 @@ def fit(
         # A random backbone cannot be rebuilt from a weight source: keep it in the checkpoint.
         payload["backbone_state_dict"] = {k: v.cpu() for k, v in model.extractor.state_dict().items()}
     _save_atomic(payload, checkpoint_path)
-    report("evaluate" if has_eval else "train", config.epochs, 1, 1, None, 1.0)
+    final_loss = history[-1]["loss"] if history else None
+    report("evaluate" if has_eval else "train", config.epochs, 1, 1, final_loss, 1.0)
     return FitResult(
         checkpoint_path=checkpoint_path,
         history=history,

@@ -43,8 +43,9 @@ def add_defect(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray,
     return out, (mask * 255).astype(np.uint8)
 
 
-def write_mvtec(root: Path, n_train: int, n_test_good: int, n_test_bad: int, size: int = 64, seed: int = 0,
-                n_train_bad: int = 0) -> Path:
+def write_mvtec(
+    root: Path, n_train: int, n_test_good: int, n_test_bad: int, size: int = 64, seed: int = 0, n_train_bad: int = 0
+) -> Path:
     """An MVTec AD folder: train/good, test/good, test/pit, ground_truth/pit (and train/pit if asked)."""
     rng = np.random.default_rng(seed)
     for folder in ("train/good", "test/good", "test/pit", "ground_truth/pit", "train/pit"):

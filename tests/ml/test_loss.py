@@ -62,4 +62,6 @@ def test_loss_ignores_the_map_of_a_weak_sample_whatever_it_says():
     quiet = torch.full((2, 1, 4, 4), -2.0)
     loud = quiet.clone()
     loud[1] = 5.0
-    assert loss(quiet, scores, masks, labels, valid).item() == pytest.approx(loss(loud, scores, masks, labels, valid).item())
+    assert loss(quiet, scores, masks, labels, valid).item() == pytest.approx(
+        loss(loud, scores, masks, labels, valid).item()
+    )
