@@ -169,6 +169,17 @@ async function loadPage() {
   }
 }
 
+/** After images left the list (deleted, or no longer matching), stay on a page that still exists. */
+async function clampPage() {
+  if (state.page === 1) return;
+  try {
+    const data = await get(`projects/${pid}/images/`, { ...apiFilters(), page_size: 1 });
+    state.page = Math.min(state.page, Math.max(1, Math.ceil(data.count / state.pageSize)));
+  } catch {
+    state.page = 1;
+  }
+}
+
 document.querySelector('[data-action="prev-page"]').addEventListener("click", () => {
   state.page = Math.max(1, state.page - 1);
   loadPage();
@@ -266,6 +277,7 @@ async function bulk(action, value) {
   }
   byTestId("bulk-label").value = "";
   byTestId("bulk-split").value = "";
+  await clampPage();
   await Promise.all([loadPage(), loadProject(), loadJob()]);
 }
 
