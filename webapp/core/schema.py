@@ -27,5 +27,5 @@ ERROR_RESPONSES = {
 
 
 def errors(*codes: int) -> dict:
-    """`responses` entries for the given error codes."""
-    return {code: ERROR_RESPONSES[code] for code in codes}
+    """`responses` entries for the given error codes, plus 401 (every endpoint using this needs a login)."""
+    return {code: ERROR_RESPONSES[code] for code in sorted({401, *codes})}
