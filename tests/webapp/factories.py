@@ -11,7 +11,6 @@ from PIL import Image as PILImage
 from webapp.datasets import files
 from webapp.datasets.models import Image, Label, Membership, Project, Role, Split
 
-
 _distinct = itertools.count(1)
 
 
