@@ -358,3 +358,26 @@ def test_a_file_missing_from_storage_is_404_not_500(api_client, project):
     response = api_client.get(f"/api/v1/images/{image.pk}/file/")
 
     assert response.status_code == 404 and "missing" in response.json()["detail"]
+
+
+def test_bulk_delete_of_many_images(api_client, project, settings, django_capture_on_commit_callbacks):
+    Image.objects.bulk_create(
+        [
+            Image(
+                project=project,
+                file=f"images/00/{n:064d}.png",
+                thumbnail="",
+                filename=f"{n}.png",
+                sha256=f"{n:064d}",
+                width=8,
+                height=8,
+            )
+            for n in range(1200)
+        ]
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = bulk(api_client, project, {"filter": {"label": "unlabeled"}, "action": "delete"})
+
+    assert response.json() == {"action": "delete", "affected": 1200}
+    assert project.images.count() == 0

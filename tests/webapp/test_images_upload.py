@@ -223,3 +223,26 @@ def test_viewers_cannot_upload_and_outsiders_get_404(project, member_client, out
     assert upload(member_client(Role.VIEWER), project, ("a.png", image_bytes())).status_code == 403
     assert upload(outsider_client, project, ("a.png", image_bytes())).status_code == 404
     assert upload(member_client(Role.LABELLER), project, ("a.png", image_bytes())).status_code == 201
+
+
+def test_a_concurrent_upload_of_the_same_bytes_ends_as_one_image(api_client, project, settings):
+    from webapp.datasets import services
+
+    data = image_bytes()
+    winner, _ = services.image_create(project=project, filename="first.png", data=data)
+    real_filter = Image.objects.filter
+    calls = []
+
+    def filter_missing_the_winner_once(*args, **kwargs):
+        # The duplicate check runs before the other request's row exists; the unique constraint decides.
+        calls.append(kwargs)
+        queryset = real_filter(*args, **kwargs)
+        return queryset.none() if len(calls) == 1 else queryset
+
+    with mock.patch.object(Image.objects, "filter", side_effect=filter_missing_the_winner_once):
+        response = upload(api_client, project, ("second.png", data))
+
+    assert response.status_code == 201
+    assert response.json()[0]["id"] == winner.pk and response.json()[0]["duplicate"] is True
+    assert Image.objects.count() == 1
+    assert len(stored_files(settings.MEDIA_ROOT)) == 2
