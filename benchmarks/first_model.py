@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def main() -> None:
             body = {"label": choice["label"], "split": choice["split"]}
             assert api.patch(f"/api/v1/images/{image['id']}/", body)[0] == 200
 
+        load = os.getloadavg()[0]  # the machine is shared: say how busy it was
         clicked = time.perf_counter()
         status, job = api.post(
             f"/api/v1/projects/{project['id']}/training-jobs/", {"mode": "auto", "preset": args.preset}
@@ -105,6 +107,7 @@ def main() -> None:
                 "seconds_click_to_model": round(trained_at - clicked, 1),
                 "seconds_scoring_after_model": round(done - trained_at, 1),
                 "metrics": version["metrics"],
+                "load_average_1min": round(load, 1),
             }
         )
     )
