@@ -25,6 +25,13 @@ const heatThresholdInput = byTestId("heatmap-threshold");
 const heatToggle = byTestId("heatmap-toggle");
 const maskStatus = byTestId("mask-status");
 const maskError = byTestId("mask-error");
+const advanceInput = byTestId("advance-after-label");
+// Remembered per browser: operators who label in one pass keep it on.
+advanceInput.checked = localStorage.getItem("studio.advanceAfterLabel") === "1";
+advanceInput.addEventListener("change", () => {
+  localStorage.setItem("studio.advanceAfterLabel", advanceInput.checked ? "1" : "0");
+  canvas.focus({ preventScroll: true });
+});
 
 const view = { scale: 1, tx: 0, ty: 0, fitted: true };
 const readOnly = cfg.role === "viewer"; // viewers see masks and heatmaps but cannot paint (the API would refuse)
@@ -325,6 +332,7 @@ async function setLabel(label) {
     setLabelButtons(image.label);
     setMaskStatus();
     toast(`Labelled ${label}.`);
+    if (advanceInput.checked) go(1);
   } catch (e) {
     showError(err, `Label not saved: ${e.detail || e.message}`);
   }

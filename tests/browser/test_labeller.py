@@ -247,3 +247,19 @@ def test_a_tiff_is_shown_through_its_thumbnail_and_painted_at_full_size(page, lo
     save(page)
     mask = stored_mask(image["id"])
     assert mask.shape == (300, 400) and mask[150, 120:280].min() == 255
+
+
+def test_labelling_can_move_on_by_itself(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    images = upload(logged_in, project, [(f"a{i}.png", texture_png(64, 48, seed=80 + i)) for i in range(3)])
+    newest_first = [img["id"] for img in reversed(images)]
+    open_labeller(page, project, newest_first[0], "?pos=1")
+    page.get_by_test_id("advance-after-label").check()
+    page.keyboard.press("g")
+    page.wait_for_url(f"**/images/{newest_first[1]}/**")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_test_id("advance-after-label")).to_be_checked()  # remembered
+    page.keyboard.press("d")
+    page.wait_for_url(f"**/images/{newest_first[2]}/**")
+    labels = dict(Image.objects.filter(project=project).values_list("id", "label"))
+    assert [labels[i] for i in newest_first] == ["good", "defective", "unlabeled"]
