@@ -146,3 +146,36 @@ def test_the_heartbeat_thread_beats_while_fit_reports_nothing_and_sees_a_cancel(
         assert reporter.should_stop() is True
     finally:
         reporter.close()
+
+
+def test_images_uploaded_after_activation_get_scored_by_the_dispatcher(owner, sent):
+    from webapp.training.models import ModelVersion, Prediction
+
+    from .factories import PredictionFactory
+    from .test_training_support import make_image
+
+    project = ProjectFactory(owner=owner)
+    version = ModelVersionFactory(project=project, is_active=True, scoring_dispatched_at=ago(300))
+    scored = make_image(project)
+    PredictionFactory(image=scored, model_version=version)
+    Prediction.objects.filter(image=scored).update(created_at=ago(300))
+    assert services.dispatch_and_reap()["scoring"] == []  # everything scored
+
+    make_image(project)  # a new upload
+    assert services.dispatch_and_reap()["scoring"] == [version.id]
+    assert ("training.score_project", (version.id,)) in sent
+    # Sent just now: the next beat does not send it again while it may still be running.
+    assert services.dispatch_and_reap()["scoring"] == []
+    ModelVersion.objects.filter(id=version.id).update(scoring_dispatched_at=ago(300))
+    assert services.dispatch_and_reap()["scoring"] == [version.id]
+
+
+def test_a_scoring_run_that_makes_progress_is_not_sent_twice(owner, sent):
+    from .factories import PredictionFactory
+    from .test_training_support import make_image
+
+    project = ProjectFactory(owner=owner)
+    version = ModelVersionFactory(project=project, is_active=True, scoring_dispatched_at=ago(300))
+    PredictionFactory(image=make_image(project), model_version=version)  # created just now
+    make_image(project)
+    assert services.dispatch_and_reap()["scoring"] == []

@@ -91,6 +91,8 @@ class ModelVersion(models.Model):
     train_counts = models.JSONField(default=dict, blank=True)
     test_counts = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC/PR curves and score histograms for the UI")
+    # Last time scoring of the project's images by this version was sent to queue `infer`.
+    scoring_dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -159,7 +159,12 @@ def dispatch_and_reap() -> dict:
         project_id = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
         if project_id:
             maybe_auto_retrain(project_id=project_id)
-    return {"failed": failed, "sent": redispatch_queued_jobs(), "batches": redispatch_inference_batches()}
+    return {
+        "failed": failed,
+        "sent": redispatch_queued_jobs(),
+        "batches": redispatch_inference_batches(),
+        "scoring": rescore_unscored_images(),
+    }
 
 
 # --- automatic retraining -------------------------------------------------------------------------------
@@ -252,4 +257,37 @@ def activate_version(*, version: ModelVersion) -> ModelVersion:
 def dispatch_scoring(version_id: int) -> bool:
     from .tasks import score_project_task
 
-    return enqueue(score_project_task, version_id)
+    if not enqueue(score_project_task, version_id):
+        return False
+    ModelVersion.objects.filter(id=version_id).update(scoring_dispatched_at=timezone.now())
+    return True
+
+
+# Scoring that made no new prediction for this long (or was never sent) is sent again.
+SCORING_STALL_SECONDS = 60
+
+
+def rescore_unscored_images(*, now=None) -> list[int]:
+    """Active versions with images they have not scored (uploaded after activation, or a lost task).
+
+    Sent again only when no scoring of that version was sent or made progress in the last
+    SCORING_STALL_SECONDS, so a long scoring run is not duplicated every beat.
+    """
+    from .models import Prediction
+
+    now = now or timezone.now()
+    recent = now - timedelta(seconds=SCORING_STALL_SECONDS)
+    sent = []
+    active = ModelVersion.objects.filter(is_active=True).filter(
+        Q(scoring_dispatched_at__isnull=True) | Q(scoring_dispatched_at__lt=recent)
+    )
+    for version in active:
+        if Prediction.objects.filter(model_version=version, created_at__gte=recent).exists():
+            continue
+        unscored = Image.objects.filter(project_id=version.project_id).exclude(predictions__model_version=version)
+        if not unscored.exists():
+            continue
+        if not dispatch_scoring(version.id):
+            break
+        sent.append(version.id)
+    return sent
