@@ -412,21 +412,16 @@ function renderHeat() {
 
 async function loadPrediction() {
   const el = byTestId("prediction");
-  let pred = image.prediction;
   try {
-    if (pred === undefined) {
-      pred = await get(`images/${imageId}/prediction/`).catch((err) => {
-        if (err.status === 404) return null;
-        throw err;
-      });
-    }
+    // The image says whether the active model scored it; only then ask for the prediction (no 404s).
+    const pred = image.prediction === null ? null : await get(`images/${imageId}/prediction/`);
     if (!pred) {
       el.textContent = "No prediction yet: train a model (Training tab) to see heatmaps.";
       return;
     }
-    let threshold = null;
-    if (pred.model !== undefined && pred.model !== null) {
-      const model = typeof pred.model === "object" ? pred.model : await get(`models/${pred.model}/`).catch(() => null);
+    let threshold = pred.threshold ?? null;
+    if (threshold === null && pred.model !== undefined && pred.model !== null) {
+      const model = await get(`models/${pred.model}/`).catch(() => null);
       threshold = model ? model.threshold : null;
     }
     const verdict = pred.is_defective ? "defective" : "good";
@@ -441,7 +436,6 @@ async function loadPrediction() {
         className: `badge ${pred.is_defective ? "badge-defective" : "badge-good"}`,
       }),
     );
-    el.dataset.testScore = String(pred.score);
     if (!pred.heatmap_url) return;
     const blob = await getBlob(pred.heatmap_url);
     if (!blob) {
