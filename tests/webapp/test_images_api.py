@@ -381,3 +381,33 @@ def test_bulk_delete_of_many_images(api_client, project, settings, django_captur
 
     assert response.json() == {"action": "delete", "affected": 1200}
     assert project.images.count() == 0
+
+
+def test_bulk_label_of_many_images_takes_a_few_queries_and_stratifies(
+    api_client, project, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    # given 2,000 unlabeled images with no split chosen by anyone
+    Image.objects.bulk_create(
+        [
+            Image(
+                project=project,
+                file=f"images/00/{n:064d}.png",
+                filename=f"{n}.png",
+                sha256=f"{n:064d}",
+                width=8,
+                height=8,
+            )
+            for n in range(2000)
+        ]
+    )
+
+    # when all of them are labelled good in one action
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(60):
+        response = bulk(api_client, project, {"filter": {"label": "unlabeled"}, "action": "label", "value": "good"})
+
+    # then every image is good, the held-out share is the project's test fraction, and the counter moved
+    assert response.json() == {"action": "label", "affected": 2000}
+    assert project.images.filter(label="good").count() == 2000
+    assert project.images.filter(split="test").count() == round(2000 * project.test_fraction)
+    project.refresh_from_db()
+    assert project.labels_since_training == 2000

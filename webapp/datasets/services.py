@@ -188,42 +188,46 @@ def count_new_labels(project_id: int, count: int) -> None:
 def _label_images(*, project: Project, images: list[Image], label: str, split: str | None) -> int:
     """Set `label` (and `split`, when given) on images; returns how many got a new good/defective label.
 
-    Images leaving the defective label lose their mask (a mask only describes defects)."""
+    Images leaving the defective label lose their mask (a mask only describes defects). Rows are written
+    with one UPDATE per distinct change, so labelling 10,000 images costs a handful of queries."""
     now = timezone.now()
     newly_labelled = [
         image for image in images if image.label == Label.UNLABELED and label != Label.UNLABELED and split is None
     ]
-    auto = {}
     movable = [image for image in newly_labelled if not image.split_locked]
+    auto_split: dict[str, list[Image]] = {}
     for image, chosen in zip(movable, _stratified_split(project, label, len(movable)), strict=True):
-        auto[image.pk] = chosen
-    changed = [image for image in images if image.label != label]
-    new_labels = sum(1 for image in changed if label != Label.UNLABELED)
-    to_save = []
-    for image in images:
-        fields = set()
-        if image.label != label:
-            image.label = label
-            image.labeled_at = now if label != Label.UNLABELED else None
-            fields |= {"label", "labeled_at"}
-        target_split = split or auto.get(image.pk)
-        if target_split and image.split != target_split:
-            image.split = target_split
-            fields.add("split")
-        if split is not None and not image.split_locked:
-            image.split_locked = True
-            fields.add("split_locked")
-        if fields:
-            to_save.append(image)
+        if image.split != chosen:
+            auto_split.setdefault(chosen, []).append(image)
+    relabelled = [image for image in images if image.label != label]
+    new_labels = len(relabelled) if label != Label.UNLABELED else 0
+
+    labeled_at = now if label != Label.UNLABELED else None
+    _update_in_chunks(relabelled, label=label, labeled_at=labeled_at, updated_at=now)
+    for image in relabelled:
+        image.label, image.labeled_at = label, labeled_at
+    for chosen, group in auto_split.items():
+        _update_in_chunks(group, split=chosen, updated_at=now)
+        for image in group:
+            image.split = chosen
+    if split is not None:
+        moved = [image for image in images if image.split != split or not image.split_locked]
+        _update_in_chunks(moved, split=split, split_locked=True, updated_at=now)
+        for image in moved:
+            image.split, image.split_locked = split, True
     if label != Label.DEFECTIVE:
-        _delete_masks([image for image in images if image.has_mask])
-        for image in images:
-            image.has_mask = False
-    if to_save:
-        for image in to_save:
-            image.updated_at = now
-        Image.objects.bulk_update(to_save, ["label", "labeled_at", "split", "split_locked", "updated_at", "has_mask"])
+        masked = [image for image in images if image.has_mask]
+        if masked:
+            _delete_masks(masked)
+            for image in masked:
+                image.has_mask = False
     return new_labels
+
+
+def _update_in_chunks(images: list[Image], chunk: int = 500, **fields) -> None:
+    ids = [image.pk for image in images]
+    for start in range(0, len(ids), chunk):
+        Image.objects.filter(pk__in=ids[start : start + chunk]).update(**fields)
 
 
 @transaction.atomic
@@ -285,10 +289,13 @@ def _delete_images(images: QuerySet[Image]) -> int:
 
 
 def _delete_masks(images: list[Image]) -> None:
-    masks = Mask.objects.filter(image__in=images)
-    names = list(masks.values_list("file", flat=True))
-    masks.delete()
-    Image.objects.filter(pk__in=[image.pk for image in images]).update(has_mask=False)
+    ids = [image.pk for image in images]
+    names: list[str] = []
+    for start in range(0, len(ids), 500):
+        masks = Mask.objects.filter(image_id__in=ids[start : start + 500])
+        names += masks.values_list("file", flat=True)
+        masks.delete()
+    _update_in_chunks(images, has_mask=False)
     files.delete_after_commit(others=names)
 
 
