@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 
 export PATH="$PWD/.venv/bin:$PATH"
+# Browser and integration tests fail instead of skipping when Chromium, PostgreSQL or Redis are missing.
+export STUDIO_REQUIRE_SERVICES=1
 # Keep the suite's own torch runs from fighting each other over the two cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
