@@ -163,25 +163,24 @@ def claim_job(job_id: int, *, worker: str) -> TrainingJob | None:
     The project's label counter is reset by subtracting what it held now: labels that arrive while
     the job runs count towards the next one.
     """
-    job = TrainingJob.objects.select_for_update().filter(id=job_id).first()
-    if job is None or job.status != JobStatus.QUEUED or job.cancel_requested:
+    now = timezone.now()
+    # A conditional UPDATE is the claim: exactly one worker gets a row count of 1, on every database
+    # (SQLite ignores SELECT ... FOR UPDATE).
+    claimed = TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED, cancel_requested=False).update(
+        status=JobStatus.RUNNING, worker=worker, started_at=now, heartbeat_at=now, progress=0.0, phase="prepare"
+    )
+    if not claimed:
         return None
+    job = TrainingJob.objects.select_related("project").get(id=job_id)
     project = Project.objects.select_for_update().get(id=job.project_id)
     counted = project.labels_since_training
     Project.objects.filter(id=project.id).update(labels_since_training=F("labels_since_training") - counted)
-    now = timezone.now()
-    job.status = JobStatus.RUNNING
-    job.worker = worker
-    job.started_at = now
-    job.heartbeat_at = now
     job.labels_counted = counted
-    job.progress = 0.0
-    job.phase = "prepare"
     if not job.resolved_mode:
         from .services import resolve_mode
 
         job.resolved_mode = resolve_mode(project=project, mode=job.mode)
-    job.save()
+    job.save(update_fields=["labels_counted", "resolved_mode"])
     return job
 
 
