@@ -177,6 +177,24 @@ def test_an_inference_batch_is_processed_by_the_worker(stack, project, trained):
     assert status == 200 and csv_bytes.decode().count("\n") == 7
 
 
+def test_the_model_exports_to_onnx_and_torch(stack, trained):
+    model_id = trained["job"]["model"]
+    status, onnx_bytes = stack.api.get(f"/api/v1/models/{model_id}/export/?format=onnx", raw=True)
+    assert status == 200, onnx_bytes[:300]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()
+
+    status, torch_bytes = stack.api.get(f"/api/v1/models/{model_id}/export/?format=torch", raw=True)
+    assert status == 200
+    import torch
+
+    checkpoint = torch.load(io.BytesIO(torch_bytes), map_location="cpu", weights_only=False)
+    assert checkpoint["image_size"] == 64
+    assert stack.api.get(f"/api/v1/models/{model_id}/export/?format=pickle")[0] == 400
+
+
 def test_cancel_stops_a_running_training_and_leaves_no_version(stack, project, trained):
     api = stack.api
     status, job = api.post(f"/api/v1/projects/{project['id']}/training-jobs/", {"mode": "unsupervised", "epochs": 500})
