@@ -171,7 +171,8 @@ def test_supervised_training_with_masks_and_weak_labels(tmp_path, tiny_samples):
 def test_config_presets_round_trip_and_validate():
     fast = TrainConfig.from_preset("fast")
     paper = TrainConfig.from_preset("paper", mode="supervised", backbone="wide_resnet50_2")
-    assert fast.backbone == "efficientnet_lite0" and fast.cache_features
+    assert fast.backbone == "efficientnet_lite0" and fast.score == "seg"
+    assert TrainConfig.from_preset("fast", mode="supervised").score == "mean"
     assert (paper.epochs, paper.batch_size, paper.image_size, paper.upscale) == (300, 32, 256, 2)
     assert paper.adaptor_lr == 1e-4 and paper.head_lr == 2e-4 and paper.lr_milestones == (0.8, 0.9)
     assert TrainConfig.from_dict(fast.to_dict()) == fast
