@@ -90,3 +90,22 @@ def test_only_the_active_versions_prediction_is_shown(project, owner_client, fak
     new = ModelVersionFactory(project=project, version=2, is_active=True)
     score_project(new.id)
     assert owner_client.get(f"/api/v1/images/{image.id}/prediction/").json()["model"] == new.id
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit: it needs real commits
+def test_an_image_deleted_while_it_is_scored_is_skipped_without_failing_the_rest(project, fake_ml, monkeypatch):
+    from webapp.training import inference
+
+    version = ModelVersionFactory(project=project, is_active=True)
+    doomed, kept = make_image(project), make_image(project)
+    real_predict = inference.engine.predictor_for(version).predict
+
+    def predict_then_delete(images, batch_size=16):
+        results = real_predict(images, batch_size)
+        doomed.delete()
+        return results
+
+    monkeypatch.setattr(inference.engine.predictor_for(version), "predict", predict_then_delete)
+
+    assert inference.score_images(version, [doomed.id, kept.id]) == 1
+    assert list(Prediction.objects.values_list("image_id", flat=True)) == [kept.id]

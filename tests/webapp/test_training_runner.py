@@ -235,3 +235,26 @@ def test_version_numbers_count_per_project(tproject, owner, fake_ml, sent):
     run_training_job(new_job(tproject).id, worker="w")
     assert sorted(ModelVersion.objects.filter(project=tproject).values_list("version", flat=True)) == [1, 2]
     assert list(ModelVersion.objects.filter(project=other).values_list("version", flat=True)) == [1]
+
+
+def test_training_on_cuda_always_uses_mixed_precision_and_cpu_keeps_the_presets_choice():
+    from webapp.training import engine
+
+    common = {"mode": "unsupervised", "backbone": "efficientnet_lite0", "image_size": 64, "epochs": None}
+    assert engine.train_config(preset="paper", device="cuda", **common).autocast is True
+    assert engine.train_config(preset="paper", device="cpu", **common).autocast is False
+    assert engine.train_config(preset="fast", device="cpu", **common).epochs >= 1
+
+
+def test_auto_device_follows_torch(settings, monkeypatch):
+    import torch
+
+    from webapp.training import engine
+
+    settings.ML_DEVICE = "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert engine.resolve_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert engine.resolve_device() == "cpu"
+    settings.ML_DEVICE = "cuda:1"
+    assert engine.resolve_device() == "cuda:1"

@@ -56,10 +56,12 @@ def make_sample(image_path: str, label: int, mask_path: str | None):
 
 
 def train_config(*, preset: str, mode: str, backbone: str, image_size: int, epochs: int | None, device: str):
+    """The preset's config for this project; on CUDA always with mixed precision (AMP), whatever the preset."""
     import ml
 
+    amp = {"autocast": True} if device.startswith("cuda") else {}
     return ml.TrainConfig.from_preset(
-        preset, mode=mode, backbone=backbone, image_size=image_size, epochs=epochs, device=device
+        preset, mode=mode, backbone=backbone, image_size=image_size, epochs=epochs, device=device, **amp
     )
 
 

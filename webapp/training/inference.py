@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -88,12 +88,18 @@ def score_images(version: ModelVersion, image_ids: list[int]) -> int:
         results = engine.predictor_for(version).predict(paths, batch_size=settings.INFERENCE_BATCH_SIZE)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    stored = 0
     for image, result in zip(images, results, strict=True):
         name = _store_bytes(f"predictions/v{version.id}/{image.id}.png", engine.heatmap_png(result.anomaly_map))
-        Prediction.objects.update_or_create(
-            image=image, model_version=version, defaults={"score": float(result.score), "heatmap": name}
-        )
-    return len(images)
+        try:
+            with transaction.atomic():
+                Prediction.objects.update_or_create(
+                    image=image, model_version=version, defaults={"score": float(result.score), "heatmap": name}
+                )
+            stored += 1
+        except IntegrityError:  # the image (or version) was deleted while it was being scored
+            engine.delete_stored(name)
+    return stored
 
 
 # --- synchronous predict -----------------------------------------------------------------------------------
