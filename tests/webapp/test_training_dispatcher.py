@@ -179,3 +179,14 @@ def test_a_scoring_run_that_makes_progress_is_not_sent_twice(owner, sent):
     PredictionFactory(image=make_image(project), model_version=version)  # created just now
     make_image(project)
     assert services.dispatch_and_reap()["scoring"] == []
+
+
+def test_a_worker_whose_job_was_reaped_stops_at_its_next_write(owner):
+    job = TrainingJobFactory(project=ProjectFactory(owner=owner), status=JobStatus.RUNNING, heartbeat_at=ago(1))
+    reporter = JobReporter(job.id, progress_every=0, heartbeat_every=0)
+    assert reporter.should_stop() is False
+
+    TrainingJob.objects.filter(id=job.id).update(status=JobStatus.FAILED, error="worker lost")
+
+    assert reporter.should_stop() is True
+    assert TrainingJob.objects.get(id=job.id).status == JobStatus.FAILED  # nothing overwritten
