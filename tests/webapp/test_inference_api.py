@@ -233,3 +233,23 @@ def test_batches_are_private_to_project_members(project, model, owner_client, fa
     ):
         assert outsider.get(path).status_code == 404
     assert create_batch(outsider, project, files=[upload("a.png", png())]).status_code == 404
+
+
+def test_workers_load_each_model_version_once_and_keep_the_most_recent(project, fake_ml, settings, monkeypatch):
+    from webapp.training import engine
+
+    from .test_training_support import FakePredictor
+
+    loads = []
+    monkeypatch.setattr(engine, "load_predictor", lambda path, device: loads.append(path) or FakePredictor(path))
+    settings.PREDICTOR_CACHE_SIZE = 2
+    v1, v2, v3 = (ModelVersionFactory(project=project, version=n) for n in (1, 2, 3))
+
+    first = engine.predictor_for(v1)
+    assert engine.predictor_for(v1) is first and len(loads) == 1
+    engine.predictor_for(v2)
+    engine.predictor_for(v1)  # most recently used again
+    engine.predictor_for(v3)  # evicts v2, the least recently used
+    assert engine.predictor_for(v1) is first and len(loads) == 3
+    engine.predictor_for(v2)
+    assert len(loads) == 4
