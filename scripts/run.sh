@@ -44,7 +44,7 @@ pids+=($!)
 # One training at a time on its own worker, so scoring and bulk inference never wait behind a training.
 .venv/bin/celery -A webapp.config worker -Q train --concurrency 1 -n "train@%h" --loglevel INFO &
 pids+=($!)
-.venv/bin/celery -A webapp.config worker -Q infer --concurrency "${INFER_CONCURRENCY:-1}" -n "infer@%h" -B \
+.venv/bin/celery -A webapp.config worker -Q infer --concurrency "${INFER_CONCURRENCY:-2}" -n "infer@%h" -B \
   --schedule "$DATA_DIR/celerybeat-schedule" --loglevel INFO &
 pids+=($!)
 
