@@ -57,6 +57,12 @@ def main() -> None:
     good = evenly([s for s in train if s.label == 0], args.train_limit)
     defective = evenly([s for s in train if s.label == 1], args.defect_limit) if args.mode == "supervised" else []
     test = read_manifest(args.data, "test", column)[:: args.test_step]
+    # The supervised test split is the unsupervised one minus the defective images supervised runs train on:
+    # every run is also scored on it so that the two protocols are compared on the same images.
+    common = read_manifest(args.data, "test", "split_supervised")[:: args.test_step]
+    own = {s.image_path for s in test}
+    test_count = len(test)
+    test = test + [s for s in common if s.image_path not in own]
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = TrainConfig.from_preset(
         args.preset, mode=args.mode, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, **overrides
@@ -81,6 +87,8 @@ def main() -> None:
                     None if s.mask_path is None and s.label else load_mask(s.mask_path, config.image_size)[0].numpy()
                 )
     eval_seconds = time.perf_counter() - started
+    position = {s.image_path: i for i, s in enumerate(test)}
+    keep = [position[s.image_path] for s in common]
     row = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
@@ -91,24 +99,37 @@ def main() -> None:
         "overrides": overrides,
         "train_good": len(good),
         "train_defective": len(defective),
-        "test": len(test),
+        "test": test_count,
         "train_seconds": round(result.seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
         "loss": [round(h["loss"], 4) for h in result.history],
     }
+    n = test_count
     for name, scores in variants.items():
-        metrics = compute_metrics(scores, labels, maps if name == "cls" else None, masks if name == "cls" else None)
+        metrics = compute_metrics(
+            scores[:n], labels[:n], maps[:n] if name == "cls" else None, masks[:n] if name == "cls" else None
+        )
         row[f"image_auroc_{name}"] = metrics["image_auroc"]
         row[f"image_ap_{name}"] = metrics["image_ap"]
         if name == "cls":
             row["pixel_auroc"] = metrics["pixel_auroc"]
             row["aupro"] = metrics["aupro"]
+    subset = compute_metrics(
+        [variants[config.score][i] for i in keep],
+        [labels[i] for i in keep],
+        [maps[i] for i in keep],
+        [masks[i] for i in keep],
+    )
+    row["common_test"] = len(keep)
+    for key in ("image_auroc", "image_ap", "pixel_auroc", "aupro"):
+        row[f"common_{key}"] = subset[key]
+    row["score"] = config.score
     line = json.dumps(row)
     print(line)
     if args.jsonl:
         with open(args.jsonl, "a") as handle:
             handle.write(line + "\n")
-    for key in ("image_auroc_cls", "image_auroc_seg", "image_auroc_mean", "pixel_auroc", "aupro"):
+    for key in ("image_auroc_cls", "image_auroc_seg", "image_auroc_mean", "pixel_auroc", "aupro", "common_image_auroc"):
         value = row[key]
         print(f"{key:18s} {'n/a' if value is None else f'{value:.3f}'}")
 
