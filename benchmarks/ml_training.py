@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import platform
 import tempfile
 import time
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--paper-epochs", type=int, default=1, help="measured paper epochs (then extrapolated)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--random-backbone", action="store_true", help="random weights (speed only; no weight file)")
+    parser.add_argument("--presets", default="fast,paper")
     parser.add_argument("--skip-steps", action="store_true", help="skip the bf16 / channels_last step timings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,11 +87,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         samples = synthetic_images(Path(tmp), args.images, args.image_size)
         rows = []
-        for preset, epochs in (("fast", None), ("paper", args.paper_epochs)):
-            config = TrainConfig.from_preset(preset, backbone=args.backbone, image_size=args.image_size)
+        extra = {"pretrained": False} if args.random_backbone else {}
+        for preset in args.presets.split(","):
+            epochs = args.paper_epochs if preset == "paper" else None
+            config = TrainConfig.from_preset(preset, backbone=args.backbone, image_size=args.image_size, **extra)
             full_epochs = config.epochs
             run_config = TrainConfig.from_preset(
-                preset, backbone=args.backbone, image_size=args.image_size, epochs=epochs
+                preset, backbone=args.backbone, image_size=args.image_size, epochs=epochs, **extra
             )
             marks: dict[str, float] = {}
 
@@ -104,16 +109,21 @@ def main() -> None:
             finished = features + per_epoch * full_epochs
             measured = run_config.epochs == full_epochs
             rows.append((preset, full_epochs, features, per_epoch, finished, measured, result.history[-1]["loss"]))
-        print(f"{'preset':7s} {'epochs':>6s} {'features s':>10s} {'s/epoch':>8s} {'finished model s':>17s}  note")
+        print(f"{'preset':7s} {'epochs':>6s} {'setup+features s':>16s} {'s/epoch':>8s} {'finished model s':>17s}  note")
         for preset, epochs, features, per_epoch, finished, measured, _ in rows:
             note = "measured" if measured else f"extrapolated from {args.paper_epochs} measured epoch(s)"
-            print(f"{preset:7s} {epochs:6d} {features:10.1f} {per_epoch:8.1f} {finished:17.1f}  {note}")
+            print(f"{preset:7s} {epochs:6d} {features:16.1f} {per_epoch:8.1f} {finished:17.1f}  {note}")
         if not args.skip_steps:
-            config = TrainConfig.from_preset("fast", backbone=args.backbone, image_size=args.image_size)
+            config = TrainConfig.from_preset("fast", backbone=args.backbone, image_size=args.image_size, **extra)
             base = step_seconds(config, False, False)
             print(f"one fast step (batch {config.batch_size}): fp32 {base:.2f} s", end="")
-            for name, autocast, cl in (("bf16 autocast", True, False), ("channels_last", False, True)):
-                seconds = step_seconds(config, autocast, cl)
+            variants = (
+                ("bf16 autocast", config, True, False),
+                ("channels_last", config, False, True),
+                ("stride-4 map (upscale 2, the paper's)", dataclasses.replace(config, upscale=2), False, False),
+            )
+            for name, variant, autocast, cl in variants:
+                seconds = step_seconds(variant, autocast, cl)
                 print(f"; {name} {seconds:.2f} s ({base / seconds:.2f}x)", end="")
             print()
 
