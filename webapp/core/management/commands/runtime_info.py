@@ -19,7 +19,8 @@ class Command(BaseCommand):
         if db["ENGINE"].endswith("sqlite3"):
             database = f"SQLite at {db['NAME']}"
         else:
-            database = f"{db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
+            engine = db["ENGINE"].rsplit(".", 1)[-1]
+            database = f"{engine} {db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
         broker = settings.CELERY_BROKER_URL
         if broker.startswith("filesystem://"):
             broker = f"embedded filesystem broker at {settings.BROKER_DIR} (no Redis answered)"
