@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ logger = logging.getLogger("ml")
 JSON_KEYS = ("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1", "precision", "recall", "threshold")
 
 
-def _progress_bar():  # noqa: ANN202 - returns a callback and its bar
+def _progress_bar() -> tuple[Callable[[Any], None], Any]:
+    """A tqdm bar on stderr driven by Progress.fraction, and the callback that updates it."""
     from tqdm import tqdm
 
     bar = tqdm(total=1000, unit="‰", dynamic_ncols=True, file=sys.stderr)
