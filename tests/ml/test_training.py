@@ -187,3 +187,11 @@ def test_config_presets_round_trip_and_validate():
 def test_fit_refuses_a_training_set_without_good_images(tmp_path):
     with pytest.raises(ValueError, match="good image"):
         fit(tiny_config(), [Sample(str(Path(tmp_path) / "x.png"), 1, None)], tmp_path / "out")
+
+
+def test_map_score_of_the_fast_preset_is_the_maximum_of_the_heatmap(tmp_path, tiny_samples):
+    config = tiny_config()
+    assert config.score == "seg"
+    result = fit(config, tiny_samples, tmp_path / "out")
+    for r in Predictor(result.checkpoint_path).predict([s.image_path for s in tiny_samples[:3]]):
+        assert r.score == pytest.approx(float(r.anomaly_map.max()), abs=1e-5)
