@@ -61,15 +61,15 @@ def test_enqueue_sends_to_a_reachable_broker():
     app = Celery("memory", broker="memory://", set_as_current=False)
     sent = []
 
-    @app.task(name="tests.noop", queue="infer")
-    def noop(x):
+    @app.task(name="tests.echo", queue="infer")
+    def echo(x):
         return x
 
     app.conf.task_always_eager = False
-    original = noop.apply_async
-    noop.apply_async = lambda *a, **k: sent.append(k.get("args")) or original(*a, **k)
+    original = echo.apply_async
+    echo.apply_async = lambda *a, **k: sent.append(k.get("args")) or original(*a, **k)
 
-    assert queue.enqueue(noop, 5) is True
+    assert queue.enqueue(echo, 5) is True
     assert sent == [(5,)]
 
 
