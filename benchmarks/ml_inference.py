@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-bf16", action="store_true", help="skip bf16 (very slow on CPUs without AVX512-BF16)")
     parser.add_argument("--pretrained", action="store_true", help="load real weights (not needed for speed)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,6 +99,8 @@ def main() -> None:
         ("channels_last fp32", None, True),
         ("bf16 autocast", "bf16", False),
     ]
+    if args.no_bf16:
+        variants = [v for v in variants if v[1] != "bf16"]
     if device.type == "cuda":
         variants.append(("fp16 autocast", "fp16", False))
     rows = []

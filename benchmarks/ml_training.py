@@ -98,13 +98,13 @@ def main() -> None:
             marks: dict[str, float] = {}
 
             def on_progress(p, marks=marks) -> None:
-                if p.phase == "train" and "train_start" not in marks:
-                    marks["train_start"] = time.perf_counter()
+                if p.phase == "features":
+                    marks["features_done"] = time.perf_counter()
 
             started = time.perf_counter()
             result = fit(run_config, samples, Path(tmp) / preset, on_progress=on_progress)
             total = time.perf_counter() - started
-            features = marks["train_start"] - started
+            features = marks["features_done"] - started
             per_epoch = (total - features) / run_config.epochs
             finished = features + per_epoch * full_epochs
             measured = run_config.epochs == full_epochs
