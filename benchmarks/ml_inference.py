@@ -40,7 +40,7 @@ def onnx_timings(model: torch.nn.Module, config: TrainConfig, args: argparse.Nam
         import onnxruntime as ort
     except ImportError:
         return None
-    from ml.export import ExportWrapper
+    from ml.predict import ExportWrapper
 
     size = config.image_size
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,23 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from ml.predict import image_logit, load_checkpoint, model_from_checkpoint
+from ml.predict import ExportWrapper, load_checkpoint, model_from_checkpoint
 from ml.train import _save_atomic
-
-
-class ExportWrapper(nn.Module):
-    """``images`` ``B x 3 x S x S`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x S x S``), both in [0, 1]."""
-
-    def __init__(self, model: nn.Module, score: str) -> None:
-        super().__init__()
-        self.model = model
-        self.score = score
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        output = self.model(images)
-        return torch.sigmoid(image_logit(output, self.score)), torch.sigmoid(output.anomaly_map[:, 0])
 
 
 def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 17) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ml.backbones import build_extractor
 from ml.config import TrainConfig
@@ -80,6 +81,19 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[Supersimplenet, T
     return model.eval(), config
 
 
+class ExportWrapper(nn.Module):
+    """``images`` ``B x 3 x S x S`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x S x S``), both in [0, 1]."""
+
+    def __init__(self, model: nn.Module, score: str) -> None:
+        super().__init__()
+        self.model = model
+        self.score = score
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.model(images)
+        return torch.sigmoid(image_logit(output, self.score)), torch.sigmoid(output.anomaly_map[:, 0])
+
+
 class Predictor:
     """Loads a checkpoint once and predicts many batches.
 
@@ -89,10 +103,43 @@ class Predictor:
         >>> result.score, result.anomaly_map.shape
     """
 
-    def __init__(self, checkpoint_path: str | Path, device: str = "auto") -> None:
+    def __init__(self, checkpoint_path: str | Path, device: str = "auto", backend: str = "torch") -> None:
+        """``backend="onnxruntime"`` (CPU only) exports the model once at load time and runs it with
+        onnxruntime: 4-6x faster than eager PyTorch on the project's CPUs (docs/ml.md), same outputs to 1e-5."""
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
         checkpoint = load_checkpoint(checkpoint_path)
         model, config = model_from_checkpoint(checkpoint)
         self._setup(model, config, resolve_device(device), checkpoint)
+        if backend == "onnxruntime":
+            if self.device.type != "cpu":
+                raise ValueError("the onnxruntime backend runs on the CPU; use backend='torch' for CUDA")
+            self._session = self._onnx_session()
+        self.meta["backend"] = backend
+
+    def _onnx_session(self) -> Any:
+        import io
+        import warnings
+
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        size = self.image_size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                ExportWrapper(self.model, self.config.score).eval(),
+                (torch.rand(2, 3, size, size),),
+                buffer,
+                input_names=["images"],
+                output_names=["score", "anomaly_map"],
+                dynamic_axes={"images": {0: "batch"}, "score": {0: "batch"}, "anomaly_map": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     @classmethod
     def from_model(cls, model: Supersimplenet, config: TrainConfig, device: torch.device) -> Predictor:
@@ -103,6 +150,7 @@ class Predictor:
 
     def _setup(self, model: Supersimplenet, config: TrainConfig, device: torch.device, checkpoint: dict) -> None:
         self.device = device
+        self._session: Any = None
         self.config = config
         self.model = model.to(device).eval()
         self.image_size = config.image_size
@@ -128,6 +176,9 @@ class Predictor:
     @torch.inference_mode()
     def forward_batch(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``B x 3 x S x S`` in [0, 1] -> (scores ``B`` in [0, 1], maps ``B x S x S`` in [0, 1])."""
+        if self._session is not None:
+            scores, maps = self._session.run(None, {"images": batch.numpy()})
+            return torch.from_numpy(scores), torch.from_numpy(maps)
         with self._autocast():
             output = self.model(batch.to(self.device))
         scores = torch.sigmoid(image_logit(output, self.config.score).float())

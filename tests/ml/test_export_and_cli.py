@@ -157,3 +157,15 @@ def test_importing_ml_pulls_in_neither_django_nor_celery_nor_torch():
         timeout=120,
     )
     assert full.stdout.strip() == "False False", full.stderr
+
+
+def test_onnxruntime_backend_predicts_like_torch(checkpoint, tiny_samples):
+    paths = [s.image_path for s in tiny_samples[:3]]
+    reference = Predictor(checkpoint).predict(paths)
+    fast = Predictor(checkpoint, backend="onnxruntime")
+    assert fast.meta["backend"] == "onnxruntime"
+    for a, b in zip(reference, fast.predict(paths, batch_size=2), strict=True):
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+        np.testing.assert_allclose(b.anomaly_map, a.anomaly_map, atol=1e-4)
+    with pytest.raises(ValueError, match="backend"):
+        Predictor(checkpoint, backend="tensorrt")
