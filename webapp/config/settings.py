@@ -77,9 +77,15 @@ TEMPLATES = [
 # Database: SQLite under DATA_DIR unless DATABASE_URL says otherwise (postgres://...).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web process and the worker write to the same file.
+    # WAL + a busy timeout let the web process and the workers write to the same file; IMMEDIATE
+    # transactions take the write lock up front, so two writers wait for each other instead of one failing
+    # with "database is locked" when it upgrades from reading to writing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
