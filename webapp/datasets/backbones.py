@@ -1,8 +1,8 @@
 """Backbones a project may choose (validated on PATCH of the project settings)."""
 
-# The ml package's offline-capable backbones plus the paper's; kept here until ml exposes its registry.
-KNOWN_BACKBONES = ("efficientnet_lite0", "wide_resnet50_2", "resnet152_resmem")
-
 
 def available_backbones() -> list[str]:
-    return list(KNOWN_BACKBONES)
+    """The ml engine's registry; imported on use so the web process loads torch only when it needs it."""
+    from ml.backbones import BACKBONES
+
+    return list(BACKBONES)
