@@ -69,7 +69,7 @@ def main() -> None:
     )
     out_dir = Path("/tmp") / f"ml_quality_{int(time.time())}"
     result = fit(config, good + defective, out_dir)
-    predictor = Predictor(result.checkpoint_path, device="cpu")
+    predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
 
     variants: dict[str, list[float]] = {"cls": [], "seg": [], "mean": []}
     maps, masks, labels = [], [], []

@@ -29,7 +29,7 @@ def test_onnx_export_has_a_dynamic_batch_and_matches_pytorch(tmp_path, checkpoin
     assert report["outputs"] == ["score", "anomaly_map"]
 
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    predictor = Predictor(checkpoint)
+    predictor = Predictor(checkpoint, backend="torch")
     from ml.data import image_to_tensor
 
     batch = torch.stack([image_to_tensor(s.image_path, 64) for s in tiny_samples[:5]])
@@ -161,9 +161,10 @@ def test_importing_ml_pulls_in_neither_django_nor_celery_nor_torch():
 
 def test_onnxruntime_backend_predicts_like_torch(checkpoint, tiny_samples):
     paths = [s.image_path for s in tiny_samples[:3]]
-    reference = Predictor(checkpoint).predict(paths)
+    reference = Predictor(checkpoint, backend="torch").predict(paths)
     fast = Predictor(checkpoint, backend="onnxruntime")
     assert fast.meta["backend"] == "onnxruntime"
+    assert Predictor(checkpoint).meta["backend"] == "onnxruntime"  # "auto" on the CPU
     for a, b in zip(reference, fast.predict(paths, batch_size=2), strict=True):
         assert b.score == pytest.approx(a.score, abs=1e-4)
         np.testing.assert_allclose(b.anomaly_map, a.anomaly_map, atol=1e-4)

@@ -75,7 +75,7 @@ def test_checkpoint_round_trip_predicts_like_the_trained_model(tmp_path, tiny_sa
 
     again = Predictor(result.checkpoint_path, device="cpu").predict([s.image_path for s in tiny_samples[:4]])
     first = predictor.predict([s.image_path for s in tiny_samples[:4]])
-    assert [r.score for r in first] == pytest.approx(result.eval_scores[:4], abs=1e-5)
+    assert [r.score for r in first] == pytest.approx(result.eval_scores[:4], abs=1e-4)
     assert [r.score for r in again] == pytest.approx([r.score for r in first], abs=1e-6)
 
 
