@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,9 +68,9 @@ def main() -> None:
     config = TrainConfig.from_preset(
         args.preset, mode=args.mode, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, **overrides
     )
-    out_dir = Path("/tmp") / f"ml_quality_{int(time.time())}"
-    result = fit(config, good + defective, out_dir)
-    predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
+    with tempfile.TemporaryDirectory() as out_dir:
+        result = fit(config, good + defective, out_dir)
+        predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
 
     variants: dict[str, list[float]] = {"cls": [], "seg": [], "mean": []}
     maps, masks, labels = [], [], []
