@@ -121,6 +121,16 @@ def main() -> None:
 
     api_rate = len(images) / api_seconds
     direct_rate = len(images) / direct_seconds
+    table = [
+        ("async API, 1 worker", f"{api_seconds:.1f} s", f"{api_rate:.2f}"),
+        ("ml.Predictor in-process (mean of before/after)", f"{direct_seconds:.1f} s", f"{direct_rate:.2f}"),
+        ("ratio API / Predictor", "", f"{api_rate / direct_rate:.2f}"),
+    ]
+    width = max(len(name) for name, _, _ in table)
+    print(f"Bulk inference: {len(images)} images of {SIDE}x{SIDE}, load average {load_before:.1f}")
+    print(f"  {'path':<{width}}  {'time':>8}  {'images/s':>8}")
+    for name, seconds, rate in table:
+        print(f"  {name:<{width}}  {seconds:>8}  {rate:>8}")
     print(
         json.dumps(
             {

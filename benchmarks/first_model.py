@@ -90,6 +90,19 @@ def main() -> None:
 
     started = datetime.fromisoformat(trained["started_at"])
     finished = datetime.fromisoformat(trained["finished_at"])
+    table = [
+        ("click -> model version stored", f"{trained_at - clicked:.1f} s"),
+        ("model -> heatmaps of every image", f"{done - trained_at:.1f} s"),
+        ("click -> heatmaps", f"{done - clicked:.1f} s"),
+        ("training job (worker clock)", f"{(finished - started).total_seconds():.1f} s"),
+        ("model", f"{trained['resolved_mode']}, {trained['epochs']} epochs, {trained['device']}"),
+        ("image AUROC on its test split", str(version["metrics"].get("image_auroc"))),
+        ("load average at the click", f"{load:.1f}"),
+    ]
+    width = max(len(name) for name, _ in table)
+    print(f"First model: {len(chosen)} images at {args.image_size}, preset {args.preset}")
+    for name, value in table:
+        print(f"  {name:<{width}}  {value}")
     print(
         json.dumps(
             {
