@@ -10,7 +10,11 @@ PRINT = "from django.conf import settings; import django; django.setup(); print(
 
 
 def settings_value(expression: str, tmp_path, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "SECRET_KEY", "DEBUG", "DATA_DIR"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"CELERY_BROKER_URL", "SECRET_KEY", "DEBUG", "DATA_DIR", "DATABASE_URL"}
+    }
     clean.update(DJANGO_SETTINGS_MODULE="webapp.config.settings", DATA_DIR=str(tmp_path), **env)
     return subprocess.run(
         [sys.executable, "-c", PRINT.format(expression)], cwd=ROOT, env=clean, capture_output=True, text=True
