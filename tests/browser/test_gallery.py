@@ -102,6 +102,8 @@ def test_filters_paging_and_bulk_curation(page, logged_in):
 
     page.get_by_test_id("sort").select_option("-score")
     expect(page.get_by_test_id("tile")).to_have_count(14)
+    # The count is 14 before and after the re-render: wait for the new order itself.
+    expect(page.get_by_test_id("tile").first).to_have_attribute("data-id", str(ids[0]))
     first_three = [int(page.get_by_test_id("tile").nth(i).get_attribute("data-id")) for i in range(3)]
     assert first_three == ids[:3]
 
