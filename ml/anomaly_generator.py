@@ -87,7 +87,12 @@ class AnomalyGenerator(nn.Module):
         if self.supervised:
             # Never paint synthetic noise over a real defect: its pixels keep their true appearance.
             noise_masks = noise_masks * (1 - masks)
-        noise = torch.randn(features.shape, generator=generator).to(features.device, features.dtype)
+        if features.is_cuda:
+            # Drawing the noise on the host would cost seconds and a GB-sized copy per step at paper scale;
+            # the CUDA generator is seeded by seed_everything.
+            noise = torch.randn_like(features)
+        else:
+            noise = torch.randn(features.shape, generator=generator, dtype=features.dtype)
         features = features + noise * self.noise_std * noise_masks.to(features.dtype)
         masks = torch.maximum(masks, noise_masks)
         labels = torch.maximum(labels, (noise_masks.flatten(1).amax(dim=1) > 0).to(labels.dtype))

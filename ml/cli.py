@@ -71,10 +71,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         evaluation = read_dataset(args.data, "test", mode=args.mode, split_column=args.split_column) or None
     out = Path(args.out)
     update, bar = _progress_bar()
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+    # The temporary folder sits beside the target so that the final rename never crosses filesystems.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         result = fit(config, train, tmp, on_progress=update, eval_samples=evaluation)
         bar.close()
-        out.parent.mkdir(parents=True, exist_ok=True)
         Path(result.checkpoint_path).replace(out)
     summary = {
         "checkpoint": str(out),
@@ -117,6 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
+    from ml.data import to_pil
     from ml.predict import Predictor
 
     predictor = Predictor(args.checkpoint, device=args.device)
@@ -128,9 +130,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     for start in tqdm(range(0, len(args.images), args.batch_size), unit="batch", file=sys.stderr):
         paths = args.images[start : start + args.batch_size]
-        for path, result in zip(paths, predictor.predict(paths, batch_size=args.batch_size), strict=True):
-            image = Image.open(path).convert("RGB")
-            overlay = _overlay(np.asarray(image), result.anomaly_map)
+        images = [to_pil(path) for path in paths]  # decoded once, for the model and for the overlay
+        for path, image, result in zip(
+            paths, images, predictor.predict(images, batch_size=args.batch_size), strict=True
+        ):
+            overlay = _overlay(np.asarray(image.convert("RGB")), result.anomaly_map)
             name = Path(path).stem
             Image.fromarray(overlay).save(out / f"{name}_overlay.png")
             Image.fromarray((result.anomaly_map * 255).round().astype(np.uint8)).save(out / f"{name}_heatmap.png")

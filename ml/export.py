@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ml.predict import ExportWrapper, load_checkpoint, model_from_checkpoint
+from ml.predict import ONNX_INPUTS, ONNX_OUTPUTS, ExportWrapper, load_checkpoint, model_from_checkpoint, onnx_bytes
 from ml.train import _save_atomic
 
 
@@ -27,25 +26,14 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     size = config.image_size
     example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapper,
-            (example,),
-            str(out_path),
-            input_names=["images"],
-            output_names=["score", "anomaly_map"],
-            dynamic_axes={"images": {0: "batch"}, "score": {0: "batch"}, "anomaly_map": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
+    model_bytes = onnx_bytes(wrapper, size, opset=opset, example=example)
+    _save_atomic(model_bytes, out_path)
     report: dict[str, Any] = {
         "path": str(out_path),
         "opset": opset,
         "image_size": size,
-        "inputs": ["images"],
-        "outputs": ["score", "anomaly_map"],
+        "inputs": ONNX_INPUTS,
+        "outputs": ONNX_OUTPUTS,
         "max_abs_diff": None,
     }
     try:
@@ -54,7 +42,7 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
         return report
     with torch.no_grad():
         ref_score, ref_map = wrapper(example)
-    session = ort.InferenceSession(str(out_path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     score, amap = session.run(None, {"images": example.numpy()})
     report["max_abs_diff"] = float(max(np.abs(score - ref_score.numpy()).max(), np.abs(amap - ref_map.numpy()).max()))
     return report

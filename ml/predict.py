@@ -127,28 +127,12 @@ class Predictor:
         self.meta["backend"] = backend
 
     def _onnx_session(self) -> Any:
-        import io
-        import warnings
-
         import onnxruntime as ort
 
-        buffer = io.BytesIO()
-        size = self.image_size
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                ExportWrapper(self.model, self.config.score).eval(),
-                (torch.rand(2, 3, size, size),),
-                buffer,
-                input_names=["images"],
-                output_names=["score", "anomaly_map"],
-                dynamic_axes={"images": {0: "batch"}, "score": {0: "batch"}, "anomaly_map": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
+        model = onnx_bytes(ExportWrapper(self.model, self.config.score).eval(), self.image_size)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
-        return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     @classmethod
     def from_model(cls, model: Supersimplenet, config: TrainConfig, device: torch.device) -> Predictor:
@@ -229,3 +213,30 @@ class Predictor:
             if on_batch is not None:
                 on_batch(min(start + batch_size, len(samples)), len(samples))
         return np.asarray(scores), np.asarray(labels), maps, masks
+
+
+ONNX_INPUTS = ["images"]
+ONNX_OUTPUTS = ["score", "anomaly_map"]
+
+
+def onnx_bytes(wrapper: nn.Module, image_size: int, opset: int = 17, example: torch.Tensor | None = None) -> bytes:
+    """The wrapped model as an ONNX file in memory, with a dynamic batch axis on inputs and outputs."""
+    import io
+    import warnings
+
+    if example is None:
+        example = torch.rand(2, 3, image_size, image_size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            buffer,
+            input_names=ONNX_INPUTS,
+            output_names=ONNX_OUTPUTS,
+            dynamic_axes={name: {0: "batch"} for name in ONNX_INPUTS + ONNX_OUTPUTS},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return buffer.getvalue()

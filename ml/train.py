@@ -161,12 +161,17 @@ def feature_statistics(model: Supersimplenet, cache: FeatureCache, device: torch
     model.aggregator.set_statistics(mean.float(), std.float())
 
 
-def _save_atomic(payload: dict[str, Any], path: Path) -> None:
+def _save_atomic(payload: dict[str, Any] | bytes, path: Path) -> None:
+    """Write a checkpoint (torch.save of a dict) or raw bytes so that a reader never sees a half-written file:
+    a temp file beside the target, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
+            if isinstance(payload, bytes):
+                handle.write(payload)
+            else:
+                torch.save(payload, handle)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -233,8 +233,8 @@ def test_with_the_broker_down_the_job_is_kept_queued(api_client, project, monkey
     monkeypatch.setattr("webapp.core.queue.enqueue", lambda task, *args: False)  # test_queue.py covers enqueue
     response = post_archive(api_client, project, build_zip({"a.png": tile(1)}))
 
-    assert response.status_code == 202
-    assert response.json()["status"] == "queued" and response.json()["queue"] == "unavailable"
+    assert response.status_code == 503 and "unreachable" in response.json()["detail"]
+    assert response.json()["job"]["status"] == "queued" and response.json()["job"]["queue"] == "unavailable"
     assert ImportJob.objects.get(pk=response.json()["id"]).archive.name.startswith("imports/")
 
 

@@ -190,6 +190,32 @@ def test_a_zip_brings_its_images_and_reports_bad_entries_without_escaping(projec
     assert (polled["status"], polled["done"], polled["failed"]) == ("succeeded", 3, 1)
 
 
+def test_a_damaged_zip_entry_becomes_a_failed_row_and_the_rest_is_scored(project, model, owner_client, fake_ml, sent):
+    good, damaged = png(5, 5, 10), png(6, 6, 90)
+    archive = bytearray(zip_of({"a.png": good, "b.png": damaged}))  # stored, not compressed
+    at = archive.index(damaged) + len(damaged) // 2
+    archive[at] ^= 0xFF  # the entry's CRC no longer matches
+
+    response = create_batch(owner_client, project, archive=upload("lot.zip", bytes(archive)))
+
+    assert response.status_code == 202
+    batch_id = response.json()["id"]
+    run_all_chunks(batch_id, sent)
+    items = {i.filename: i for i in InferenceItem.objects.filter(batch_id=batch_id)}
+    assert items["b.png"].error and items["b.png"].score is None
+    assert not items["a.png"].error and items["a.png"].score is not None
+
+
+def test_an_archive_over_the_size_limit_is_413(project, model, owner_client, sent, settings):
+    settings.MAX_ARCHIVE_BYTES = 100
+    archive = zip_of({"a.png": png(20, 20, 10)})
+
+    response = create_batch(owner_client, project, archive=upload("lot.zip", archive))
+
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+    assert not InferenceBatch.objects.exists()
+
+
 def test_a_corrupt_zip_is_400(project, model, owner_client, sent):
     response = create_batch(owner_client, project, archive=upload("lot.zip", b"PK\x03\x04 nope"))
     assert response.status_code == 400

@@ -175,3 +175,21 @@ def test_deleting_a_project_removes_its_model_files(api_client, project, setting
         assert api_client.delete(f"/api/v1/projects/{project.pk}/").status_code == 204
 
     assert stored_files(settings.MEDIA_ROOT) == []
+
+
+def test_deleting_a_project_removes_import_archives_not_yet_imported(
+    api_client, project, settings, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from webapp.datasets.models import ImportJob
+
+    name = default_storage.save("imports/waiting.zip", ContentFile(b"PK\x05\x06" + b"\0" * 18))
+    ImportJob.objects.create(project=project, archive=name, archive_name="lot.zip")
+    assert stored_files(settings.MEDIA_ROOT) == [name]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.delete(f"/api/v1/projects/{project.pk}/").status_code == 204
+
+    assert stored_files(settings.MEDIA_ROOT) == []

@@ -258,3 +258,30 @@ def test_auto_device_follows_torch(settings, monkeypatch):
     assert engine.resolve_device() == "cpu"
     settings.ML_DEVICE = "cuda:1"
     assert engine.resolve_device() == "cuda:1"
+
+
+def test_the_heartbeat_keeps_beating_while_the_version_is_evaluated_and_stored(
+    tproject, fake_ml, sent, monkeypatch, settings
+):
+    # given a worker whose final evaluation is slow: the reaper must not take it for a lost worker
+    import threading
+
+    settings.TRAINING_HEARTBEAT_SECONDS = 30.0
+    from webapp.training import runner
+
+    store = runner._store_version
+    beating = []
+
+    def observed(job, *args):
+        beating.append(any(t.name == f"heartbeat-job-{job.id}" and t.is_alive() for t in threading.enumerate()))
+        return store(job, *args)
+
+    monkeypatch.setattr(runner, "_store_version", observed)
+    job = new_job(tproject)
+
+    # when the job runs
+    assert run_training_job(job.id, worker="w1") == JobStatus.SUCCEEDED
+
+    # then its heartbeat thread was alive during the final step, and stopped afterwards
+    assert beating == [True]
+    assert not any(t.name == f"heartbeat-job-{job.id}" for t in threading.enumerate())

@@ -61,6 +61,12 @@ def check_size(size: int, what: str = "File") -> None:
         raise PayloadTooLarge(f"{what} is {size} bytes; the limit is {limit} bytes.")
 
 
+def check_archive_size(size: int) -> None:
+    limit = settings.MAX_ARCHIVE_BYTES
+    if size > limit:
+        raise PayloadTooLarge(f"Archive is {size} bytes; the limit is {limit} bytes.")
+
+
 def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> CheckedImage:
     """Validate and decode image bytes. Raises 413 / 415 / 400 service errors as API.md says."""
     check_size(len(data))

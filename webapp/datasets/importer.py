@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
 
-from . import files, services
+from . import files, imaging, services
 from .imaging import EmptyMask
 from .models import Image, ImportJob, ImportStatus, Label, Project, Split
 
@@ -46,8 +46,7 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
     """Store the uploaded zip, create a queued job and send it to the `infer` queue after commit.
 
     After the commit `job.queue_ok` tells whether the broker took the task (False: it stays queued)."""
-    if archive.size > settings.MAX_ARCHIVE_BYTES:
-        raise PayloadTooLarge(f"Archive is {archive.size} bytes; the limit is {settings.MAX_ARCHIVE_BYTES} bytes.")
+    imaging.check_archive_size(archive.size)
     archive.seek(0)
     if not zipfile.is_zipfile(archive):
         raise InvalidInput("The archive is not a zip file.")

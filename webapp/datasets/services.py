@@ -18,7 +18,7 @@ from django.utils import timezone
 from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceError
 
 from . import files, imaging
-from .models import Image, Label, Mask, Membership, Project, Role, Split
+from .models import Image, ImportJob, Label, Mask, Membership, Project, Role, Split
 from .selectors import split_counts
 from .signals import labels_changed
 
@@ -52,6 +52,7 @@ def project_delete(*, project: Project) -> None:
 
     _delete_images(Image.objects.filter(project=project))
     others = list(ModelVersion.objects.filter(project=project).values_list("checkpoint", flat=True))
+    others += ImportJob.objects.filter(project=project).exclude(archive="").values_list("archive", flat=True)
     for file, heatmap in InferenceItem.objects.filter(batch__project=project).values_list("file", "heatmap"):
         others += [file, heatmap]
     project.delete()

@@ -11,6 +11,7 @@ import base64
 import logging
 import shutil
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -164,8 +165,15 @@ def archive_entries(fileobj) -> Iterator[Upload]:
         is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
         if is_link or path.name.startswith(".") or "__MACOSX" in path.parts:
             continue
-        with archive.open(info) as fh:
-            yield Upload(info.filename, fh.read(settings.MAX_UPLOAD_BYTES + 1))
+        try:
+            with archive.open(info) as fh:
+                data = fh.read(settings.MAX_UPLOAD_BYTES + 1)
+        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError):
+            # A damaged, encrypted or oddly compressed entry: empty bytes make it a row with a "corrupt" error
+            # in the results, and the other entries are still scored.
+            logger.warning("Unreadable zip entry %s", info.filename, exc_info=True)
+            data = b""
+        yield Upload(info.filename, data)
 
 
 def _safe_name(filename: str) -> str:

@@ -226,7 +226,8 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
             should_stop=reporter.should_stop,
             eval_samples=samples.eval or None,
         )
-        reporter.close()
+        # The reporter keeps beating while the version is evaluated and stored (that can take a while on a
+        # cold worker); the `finally` below stops it.
         status = _store_version(job, cfg, result, samples)
     except Exception as exc:  # noqa: BLE001 - any end of a run is recorded on the job, never lost
         reporter.close()

@@ -392,7 +392,7 @@ class ProjectImportListView(ProjectScopedMixin, generics.GenericAPIView):
     @extend_schema(
         tags=["imports"],
         request={"multipart/form-data": s.ImportCreateSerializer},
-        responses={202: s.ImportJobSerializer, **errors(400, 403, 404, 413)},
+        responses={202: s.ImportJobSerializer, **errors(400, 403, 404, 413, 503)},
     )
     def post(self, request, project_id):
         project = self.get_project()
@@ -401,7 +401,13 @@ class ProjectImportListView(ProjectScopedMixin, generics.GenericAPIView):
         job = importer.import_job_create(
             project=project, user=request.user, archive=serializer.validated_data["archive"]
         )
-        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+        data = self.get_serializer(job).data
+        if getattr(job, "queue_ok", True) is False:
+            # API.md: 503 when the queue is unreachable; the archive and the job are kept, and the periodic
+            # dispatcher sends the import once the queue is back.
+            detail = f"The task queue is unreachable; import {job.id} is saved and will start when it is back."
+            return Response({"detail": detail, "id": job.id, "job": data}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImportDetailView(generics.GenericAPIView):

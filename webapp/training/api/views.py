@@ -7,6 +7,7 @@ Views validate, look rows up through selectors (404 outside the user's projects)
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import shutil
 
@@ -26,7 +27,7 @@ from rest_framework.views import APIView
 from webapp.core.exceptions import InvalidInput
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
 from webapp.core.schema import errors
-from webapp.datasets.imaging import check_size
+from webapp.datasets.imaging import check_archive_size, check_size
 from webapp.datasets.selectors import project_for_user
 
 from .. import engine, inference, selectors, services
@@ -307,9 +308,9 @@ class ProjectInferenceBatchesView(ProjectScopedView):
         uploads = _files(request)
         archive = request.FILES.get("archive")
         if archive is not None:
-            if archive.size > settings.MAX_ARCHIVE_BYTES:
-                raise InvalidInput("The archive is over MAX_ARCHIVE_BYTES.")
-            uploads = [*uploads, *inference.archive_entries(archive)]
+            check_archive_size(archive.size)
+            # A generator: entries are read one at a time while the batch stores them, never all at once.
+            uploads = itertools.chain(uploads, inference.archive_entries(archive))
         batch = inference.create_inference_batch(project=project, created_by=request.user, uploads=uploads)
         sent = inference.dispatch_inference_batch(batch.id)
         data = s.InferenceBatchSerializer(batch, context={"request": request}).data
