@@ -48,21 +48,17 @@ class CanEditProjectData(BasePermission):
     """Members read; owners and labellers write (upload, label, paint, import, train, settings)."""
 
     message = "Viewers can only read this project; ask an owner for the labeller role."
+    write_roles = WRITE_ROLES
 
     def has_object_permission(self, request, view, obj) -> bool:
         role = role_in_project(request.user, project_of(obj))
         if role is None:
             return False
-        return request.method in SAFE_METHODS or role in WRITE_ROLES
+        return request.method in SAFE_METHODS or role in self.write_roles
 
 
-class IsProjectOwnerForWrites(BasePermission):
+class IsProjectOwnerForWrites(CanEditProjectData):
     """Members read; only owners write (members, deleting the project)."""
 
     message = "Only the project's owners can do this."
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        role = role_in_project(request.user, project_of(obj))
-        if role is None:
-            return False
-        return request.method in SAFE_METHODS or role == OWNER
+    write_roles = frozenset({OWNER})

@@ -122,34 +122,29 @@ def fail_stale_jobs(*, now=None) -> list[int]:
     return failed
 
 
-def redispatch_queued_jobs(*, now=None) -> list[int]:
-    """Queued jobs that no worker took: never sent (broker down) or sent long ago (message lost)."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
-    sent = []
+def _redispatch(queryset, dispatch, now) -> list[int]:
+    """Send again what was never sent (broker down) or sent long ago (message lost), oldest first."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
     never_sent_or_lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
-    queued = TrainingJob.objects.filter(never_sent_or_lost, status=JobStatus.QUEUED, cancel_requested=False)
-    for job_id in queued.order_by("created_at").values_list("id", flat=True):
-        if not dispatch_training_job(job_id):
+    sent = []
+    for pk in queryset.filter(never_sent_or_lost).order_by("created_at").values_list("id", flat=True):
+        if not dispatch(pk):
             break  # broker still down: try again at the next beat
-        sent.append(job_id)
+        sent.append(pk)
     return sent
+
+
+def redispatch_queued_jobs(*, now=None) -> list[int]:
+    """Queued jobs that no worker took."""
+    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, cancel_requested=False)
+    return _redispatch(queued, dispatch_training_job, now)
 
 
 def redispatch_inference_batches(*, now=None) -> list[int]:
-    """Batches with unprocessed chunks that were never sent, or sent long ago, are sent again."""
+    """Batches with unprocessed chunks."""
     from .inference import dispatch_inference_batch
 
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
-    sent = []
-    never_sent_or_lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
-    pending = InferenceBatch.objects.filter(never_sent_or_lost, status__in=ACTIVE_STATUSES)
-    for batch_id in pending.order_by("created_at").values_list("id", flat=True):
-        if not dispatch_inference_batch(batch_id):
-            break
-        sent.append(batch_id)
-    return sent
+    return _redispatch(InferenceBatch.objects.filter(status__in=ACTIVE_STATUSES), dispatch_inference_batch, now)
 
 
 def dispatch_and_reap() -> dict:
