@@ -79,6 +79,19 @@ def test_no_prediction_yet_is_404_and_other_peoples_predictions_are_invisible(pr
     assert APIClient().get(f"/api/v1/predictions/{prediction.id}/heatmap/").status_code == 401
 
 
+def test_a_heatmap_missing_from_storage_is_404_not_500(project, owner_client, fake_ml):
+    from django.core.files.storage import default_storage
+
+    image = make_image(project)
+    score_project(ModelVersionFactory(project=project, is_active=True).id)
+    prediction = Prediction.objects.get(image=image)
+    default_storage.delete(prediction.heatmap.name)
+
+    response = owner_client.get(f"/api/v1/predictions/{prediction.id}/heatmap/")
+
+    assert response.status_code == 404 and "missing" in response.json()["detail"]
+
+
 def test_only_the_active_versions_prediction_is_shown(project, owner_client, fake_ml):
     old = ModelVersionFactory(project=project, version=1, is_active=True)
     image = make_image(project, value=100)

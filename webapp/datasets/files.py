@@ -9,6 +9,7 @@ import logging
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import Http404
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +67,13 @@ def delete_after_commit(image_files: list[str] = (), thumbnails: list[str] = (),
     """Schedule `delete_unreferenced` for when the current transaction commits (never on rollback)."""
     image_files, thumbnails, others = list(image_files), list(thumbnails), list(others)
     transaction.on_commit(lambda: delete_unreferenced(image_files, thumbnails, others))
+
+
+def open_stored(name: str):
+    """A stored file for streaming; a missing one is a 404, not a 500."""
+    if not name:
+        raise Http404("No file stored.")
+    try:
+        return default_storage.open(name, "rb")
+    except OSError as exc:
+        raise Http404("The file is missing from storage.") from exc

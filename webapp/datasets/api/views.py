@@ -1,7 +1,6 @@
 """Thin views: validate with a serializer, look up through selectors, write through services."""
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -16,23 +15,13 @@ from webapp.core.exceptions import InvalidInput, PayloadTooLarge
 from webapp.core.permissions import CanEditProjectData, IsProjectMember, IsProjectOwnerForWrites
 from webapp.core.schema import errors
 
-from .. import importer, selectors, services
+from .. import files, importer, selectors, services
 from ..imaging import content_type_for
 from ..models import Image, ImportJob, Membership, Project
 from . import serializers as s
 from .filters import ImageFilter
 
 IMMUTABLE = "private, max-age=31536000, immutable"
-
-
-def _open_stored(name: str):
-    """A stored file for streaming; a missing one is a 404, not a 500."""
-    if not name:
-        raise Http404("No file stored.")
-    try:
-        return default_storage.open(name, "rb")
-    except (FileNotFoundError, OSError) as exc:
-        raise Http404("The file is missing from storage.") from exc
 
 
 class ProjectScopedMixin:
@@ -302,7 +291,7 @@ class _ImageFileBase(APIView):
             raise Http404("No such image.")
         self.check_object_permissions(request, image)
         name = getattr(image, self.field).name
-        response = FileResponse(_open_stored(name), content_type=content_type_for(name))
+        response = FileResponse(files.open_stored(name), content_type=content_type_for(name))
         response["Cache-Control"] = IMMUTABLE
         return response
 
@@ -343,7 +332,7 @@ class ImageMaskView(APIView):
     @extend_schema(tags=["masks"], responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(404)})
     def get(self, request, pk):
         mask = selectors.mask_for_image(self.get_object())
-        response = FileResponse(_open_stored(mask.file.name), content_type="image/png")
+        response = FileResponse(files.open_stored(mask.file.name), content_type="image/png")
         response["Cache-Control"] = "no-cache"
         return response
 

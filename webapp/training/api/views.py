@@ -12,7 +12,6 @@ import os
 import shutil
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -27,6 +26,7 @@ from rest_framework.views import APIView
 from webapp.core.exceptions import InvalidInput
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
 from webapp.core.schema import errors
+from webapp.datasets import files
 from webapp.datasets.imaging import check_archive_size, check_size
 from webapp.datasets.selectors import project_for_user
 
@@ -251,7 +251,7 @@ class ImagePredictionView(GenericAPIView):
 
 
 def _png_response(name: str) -> FileResponse:
-    return FileResponse(default_storage.open(name, "rb"), content_type="image/png")
+    return FileResponse(files.open_stored(name), content_type="image/png")
 
 
 class PredictionHeatmapView(APIView):
