@@ -246,6 +246,26 @@ def test_when_the_queue_is_down_the_batch_is_saved_and_sent_later(project, model
     assert services.dispatch_and_reap()["batches"] == [response.json()["id"]]
 
 
+def test_a_model_that_cannot_be_loaded_fails_the_batch_visibly_instead_of_looping(
+    project, model, owner_client, fake_ml, sent, monkeypatch
+):
+    from webapp.training import engine, services
+
+    def broken(path, device):
+        raise OSError("checkpoint unreadable")
+
+    monkeypatch.setattr(engine, "load_predictor", broken)
+    engine.forget_predictors()
+    batch_id = create_batch(owner_client, project, files=[upload("a.png", png())]).json()["id"]
+
+    run_all_chunks(batch_id, sent)
+
+    polled = owner_client.get(f"/api/v1/inference-batches/{batch_id}/").json()
+    assert polled["status"] == "failed"
+    assert "could not be loaded" in InferenceBatch.objects.get(id=batch_id).error
+    assert batch_id not in services.redispatch_inference_batches()
+
+
 def test_batches_are_private_to_project_members(project, model, owner_client, fake_ml, sent):
     batch_id = create_batch(owner_client, project, files=[upload("a.png", png())]).json()["id"]
     run_all_chunks(batch_id, sent)

@@ -30,7 +30,7 @@ from webapp.datasets.imaging import open_checked, to_8bit
 from webapp.datasets.models import Image, Project
 
 from . import engine
-from .models import InferenceBatch, InferenceItem, JobStatus, ModelVersion, Prediction
+from .models import ACTIVE_STATUSES, InferenceBatch, InferenceItem, JobStatus, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,16 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
     if not items:
         return 0
     InferenceBatch.objects.filter(id=batch_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
-    predictor = engine.predictor_for(batch.model_version)
+    try:
+        predictor = engine.predictor_for(batch.model_version)
+    except Exception as exc:  # noqa: BLE001 - no chunk can succeed without the model: fail visibly, never loop
+        logger.exception("Inference batch %s: model version %s cannot be loaded", batch_id, batch.model_version_id)
+        InferenceBatch.objects.filter(id=batch_id, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.FAILED,
+            error=f"Model version {batch.model_version_id} could not be loaded: {type(exc).__name__}: {exc}"[:4000],
+            finished_at=timezone.now(),
+        )
+        return 0
     scratch = engine.scratch_dir("batch-")
     try:
         paths = [engine.local_path(item.file.name, scratch) for item in items]
