@@ -110,3 +110,19 @@ def test_export_in_an_unknown_format_is_400(project, owner_client):
     version = ModelVersionFactory(project=project)
     response = owner_client.get(f"/api/v1/models/{version.id}/export/?format=tflite")
     assert response.status_code == 400 and "tflite" in response.json()["detail"]
+
+
+def test_a_failed_export_answers_json_and_leaves_no_scratch_files(project, owner_client, monkeypatch, settings):
+    version = ModelVersionFactory(project=project)
+
+    def broken_export(checkpoint, out, form):
+        Path(out).write_bytes(b"half")
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(engine, "export_model", broken_export)
+    owner_client.raise_request_exception = False
+
+    response = owner_client.get(f"/api/v1/models/{version.id}/export/?format=onnx")
+
+    assert response.status_code == 500 and response.json() == {"detail": "Internal server error."}
+    assert not list((Path(settings.DATA_DIR) / "tmp").glob("export-*"))

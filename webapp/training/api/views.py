@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import shutil
 
 from django.conf import settings
@@ -223,13 +222,14 @@ class ModelExportView(GenericAPIView):
         if fmt not in EXPORT_FORMATS:
             raise InvalidInput(f"Unknown format {fmt!r}; use one of: {', '.join(EXPORT_FORMATS)}.")
         scratch = engine.scratch_dir("export-")
-        checkpoint = engine.local_path(version.checkpoint.name, scratch)
-        out = scratch / f"model{EXPORT_FORMATS[fmt]}"
-        engine.export_model(checkpoint, str(out), fmt)
-        handle = open(out, "rb")  # noqa: SIM115 - FileResponse closes it after streaming
-        # The open handle keeps the data readable; the name goes now so nothing is left behind.
-        os.unlink(out)
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            checkpoint = engine.local_path(version.checkpoint.name, scratch)
+            out = scratch / f"model{EXPORT_FORMATS[fmt]}"
+            engine.export_model(checkpoint, str(out), fmt)
+            # The open handle keeps the data readable after the folder goes, so nothing is left behind.
+            handle = open(out, "rb")  # noqa: SIM115 - FileResponse closes it after streaming
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         filename = f"project-{version.project_id}-v{version.version}{EXPORT_FORMATS[fmt]}"
         return FileResponse(handle, as_attachment=True, filename=filename, content_type="application/octet-stream")
 
