@@ -219,7 +219,7 @@ INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=16)
 PREDICTOR_CACHE_SIZE = env.int("PREDICTOR_CACHE_SIZE", default=2)
 PREDICT_MAX_FILES = env.int("PREDICT_MAX_FILES", default=64)
 
-# --- API docs (datasets/API engineer): Swagger UI served from local static files, no internet needed.
+# --- API docs: Swagger UI served from local static files, no internet needed.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
 SPECTACULAR_SETTINGS.update(
     {
