@@ -12,8 +12,13 @@ from ml.predict import ONNX_INPUTS, ONNX_OUTPUTS, ExportWrapper, load_checkpoint
 from ml.train import _save_atomic
 
 
-def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 17) -> dict[str, Any]:
+def export_onnx(
+    checkpoint_path: str | Path, out_path: str | Path, opset: int = 17, threshold: float | None = None
+) -> dict[str, Any]:
     """Write an ONNX model with a dynamic batch axis and compare it with PyTorch on random images.
+
+    The decision threshold (``threshold``, else the checkpoint's) travels in the model's metadata as
+    ``threshold`` with ``decision_rule`` "score >= threshold", so a line controller needs nothing else.
 
     Returns:
         dict with ``path``, ``opset``, ``image_size``, ``inputs``/``outputs`` names and ``max_abs_diff``
@@ -26,7 +31,10 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     size = config.image_size
     example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out_path = Path(out_path)
-    model_bytes = onnx_bytes(wrapper, size, opset=opset, example=example)
+    model_bytes = _with_threshold(
+        onnx_bytes(wrapper, size, opset=opset, example=example),
+        checkpoint.get("threshold") if threshold is None else threshold,
+    )
     _save_atomic(model_bytes, out_path)
     report: dict[str, Any] = {
         "path": str(out_path),
@@ -48,9 +56,28 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     return report
 
 
-def export_torch(checkpoint_path: str | Path, out_path: str | Path) -> Path:
-    """Copy of the checkpoint that also carries the backbone weights, so it loads with no weight source."""
+def _with_threshold(model_bytes: bytes, threshold: float | None) -> bytes:
+    if threshold is None:
+        return model_bytes
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    for key, value in (("threshold", repr(float(threshold))), ("decision_rule", "score >= threshold")):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
+
+
+def export_torch(checkpoint_path: str | Path, out_path: str | Path, threshold: float | None = None) -> Path:
+    """Copy of the checkpoint that also carries the backbone weights, so it loads with no weight source.
+
+    ``threshold``: the decision threshold to carry instead of the one ``fit`` chose (a product's model
+    version may have another one, chosen on its own scores or set by hand); ``score >= threshold`` is
+    defective (:func:`ml.metrics.is_defective`).
+    """
     checkpoint = load_checkpoint(checkpoint_path)
+    if threshold is not None:
+        checkpoint["threshold"] = float(threshold)
     if "backbone_state_dict" not in checkpoint:
         model, _ = model_from_checkpoint(checkpoint)
         checkpoint["backbone_state_dict"] = {k: v.cpu() for k, v in model.extractor.state_dict().items()}

@@ -64,18 +64,108 @@ def average_precision(scores: Sequence[float], labels: Sequence[int]) -> float |
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def normalise(value: float) -> float:
+    """A score or threshold at the product's one precision: the nearest float32, held as a Python float.
+
+    Models compute scores in float32; a Python float (float64) holds every float32 exactly, and so do
+    SQL doubles and JavaScript numbers, so values normalised here compare the same everywhere.
+    Idempotent: ``normalise(normalise(x)) == normalise(x)``.
+    """
+    return float(np.float32(value))
+
+
+def is_defective(score: float, threshold: float) -> bool:
+    """The one decision rule: a score at or above the threshold is defective (``score >= threshold``).
+
+    Both sides are compared as Python floats (float64). Comparing a numpy float32 with a Python float
+    directly would round the threshold to float32 first (NEP 50) and could flip a score next to it.
+    """
+    return float(score) >= float(threshold)
+
+
+def _float32_after(value: float, direction: float) -> float:
+    """The first float32 strictly beyond ``value`` towards ``direction`` (+inf or -inf), as a Python float."""
+    candidate = np.float32(value)
+    target = np.float32(direction)
+    while (float(candidate) <= value) if direction > 0 else (float(candidate) >= value):
+        candidate = np.nextafter(candidate, target)
+    return float(candidate)
+
+
+def threshold_between(lower: float | None, upper: float | None) -> float:
+    """A threshold strictly between the highest good-side score ``lower`` and the lowest defective-side
+    score ``upper`` (None: no score on that side), never equal to either.
+
+    - Both given: the midpoint, rounded to the nearest float32 when that stays strictly between, so that
+      storing the threshold as float32 or float64 changes nothing. When ``lower`` and ``upper`` are
+      adjacent float32 values no float32 lies between them: then the float64 three quarters of the way
+      up is returned; rounded to float32 it becomes ``upper``, which ``score >= threshold`` still calls
+      defective, so every observed score gets the same verdict at either precision.
+    - Only ``lower``: the first float32 above it. Only ``upper``: the first float32 below it.
+    """
+    if lower is None and upper is None:
+        raise ValueError("threshold_between needs at least one score")
+    if upper is None:
+        return _float32_after(float(lower), np.inf)
+    if lower is None:
+        return _float32_after(float(upper), -np.inf)
+    lower, upper = float(lower), float(upper)
+    if not lower < upper:
+        raise ValueError(f"lower ({lower}) must be below upper ({upper})")
+    for candidate in (normalise(lower + (upper - lower) / 2), _float32_after(lower, np.inf)):
+        if lower < candidate < upper:
+            return candidate
+    candidate = lower + (upper - lower) * 0.75
+    return candidate if lower < candidate < upper else upper  # `upper` only below float64 resolution
+
+
 def select_threshold(scores: Sequence[float], labels: Sequence[int], good_quantile: float = 0.99) -> float:
-    """F1-optimal threshold when both classes exist, else the ``good_quantile`` quantile of good scores
-    (or of all scores when there are no good ones)."""
+    """A decision threshold that lies strictly between two observed scores, never on one.
+
+    With both classes: the F1-optimal split of the sorted scores; the threshold is between the lowest
+    score called defective and the next lower score (see :func:`threshold_between`). Otherwise: the
+    ``good_quantile`` quantile of the good scores (of all scores when there are no good ones) decides the
+    split: scores at or below the quantile are the good side, the threshold lies between the highest of
+    them and the next higher score (just above the highest score when none is higher).
+    """
     s, y = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(labels).ravel().astype(bool)
     if s.size == 0:
         raise ValueError("select_threshold needs at least one score")
     if y.any() and not y.all():
         precision, recall, thresholds = pr_curve(s, y)
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        return float(thresholds[int(np.argmax(f1))])
-    pool = s[~y] if (~y).any() else s
-    return float(np.quantile(pool, good_quantile))
+        best = int(np.argmax(f1))
+        below = float(thresholds[best + 1]) if best + 1 < thresholds.size else None
+        return threshold_between(below, float(thresholds[best]))
+    pool = np.sort(s[~y] if (~y).any() else s)
+    # The quantile's position among the sorted scores (numpy's "linear" rule); a hair of tolerance keeps
+    # an index that is an integer in exact arithmetic from dropping to the one below.
+    index = min(pool.size - 1, int(np.floor((pool.size - 1) * good_quantile + 1e-9)))
+    lower = float(pool[index])
+    higher = pool[pool > lower]
+    return threshold_between(lower, float(higher[0]) if higher.size else None)
+
+
+def per_defect_type(
+    scores: Sequence[float], labels: Sequence[int], defect_types: Sequence[str | None], threshold: float | None
+) -> dict[str, dict[str, Any]]:
+    """``{type: {count, recall, image_auroc}}`` over the defective images of each defect type.
+
+    ``recall``: the share of that type's images with ``score >= threshold`` (None without a threshold).
+    ``image_auroc``: that type's images against every good image (None without good images).
+    Good images and defective images without a type (None or "") belong to no type: they are under no key.
+    """
+    s, y = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(labels).ravel().astype(int)
+    if not (s.size == y.size == len(defect_types)):
+        raise ValueError(f"{s.size} scores, {y.size} labels and {len(defect_types)} defect types")
+    good = s[y == 0]
+    result: dict[str, dict[str, Any]] = {}
+    for kind in sorted({t for t, label in zip(defect_types, y, strict=True) if label == 1 and t}):
+        mine = s[[label == 1 and t == kind for t, label in zip(defect_types, y, strict=True)]]
+        recall = None if threshold is None else sum(is_defective(v, threshold) for v in mine) / mine.size
+        auroc_value = auroc(np.r_[good, mine], np.r_[np.zeros(good.size), np.ones(mine.size)]) if good.size else None
+        result[kind] = {"count": int(mine.size), "recall": recall, "image_auroc": auroc_value}
+    return result
 
 
 def aupro(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], max_fpr: float = 0.3) -> float | None:
@@ -156,7 +246,7 @@ def compute_metrics(
         result["image_ap"] = average_precision(s, y)
         threshold = select_threshold(s, y) if threshold is None else float(threshold)
         result["threshold"] = threshold
-        predicted = s >= threshold
+        predicted = s >= threshold  # is_defective, vectorised (float64 on both sides)
         tp = int(np.sum(predicted & (y == 1)))
         fp = int(np.sum(predicted & (y == 0)))
         fn = int(np.sum(~predicted & (y == 1)))

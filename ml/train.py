@@ -291,6 +291,8 @@ def fit(
     eval_scores: list[float] = []
     threshold = None
     if has_eval:
+        # The in-memory model (eager torch). A product that scores with ``Predictor(checkpoint)`` (onnxruntime on
+        # the CPU) gets scores ~1e-6 apart: it should evaluate with that predictor (webapp/training/evaluation.py).
         predictor = Predictor.from_model(model, config, device)
         base = _FEATURES_SHARE + train_share
 

@@ -2,6 +2,8 @@
 import { api, get, upload } from "./api.js";
 import { byTestId, config, fmt, h, isTyping, showError, toast } from "./dom.js";
 import { labellerHref, FILTER_KEYS } from "./nav.js";
+import { predictedDefective, scoreText } from "./verdict.js";
+import { fillDefectTypeFilter } from "./defect-type.js";
 
 const cfg = config();
 const pid = cfg.projectId;
@@ -21,6 +23,7 @@ const state = {
   allMatching: false, // "select all matching the filter": the selection is the filter, not a list of ids
   anchor: null, // index on the page of the last plain click, for shift-click ranges
   loading: null,
+  threshold: null, // the active model's, once the project header has loaded it (verdict.js applies the rule)
 };
 
 // ---------- filters and URL ----------
@@ -62,6 +65,8 @@ pageSizeSel.addEventListener("change", () => {
   state.page = 1;
   loadPage();
 });
+
+const loadDefectTypes = () => fillDefectTypeFilter(filtersForm.elements.defect_type, pid, state.filters.defect_type);
 
 // ---------- grid ----------
 
@@ -109,15 +114,19 @@ function tile(img, index) {
       h("span", { class: `badge badge-${img.label}`, "data-testid": "label-badge" }, LABEL_TEXT[img.label] || img.label),
       img.has_mask ? h("span", { class: "badge badge-mask", title: "Has a defect mask", "data-testid": "mask-badge" }, "mask") : null,
       img.split === "test" ? h("span", { class: "badge badge-split", title: "Test split" }, "test") : null,
+      img.defect_type
+        ? h("span", { class: "badge badge-type", title: "Defect type", "data-testid": "defect-type-badge" }, img.defect_type)
+        : null,
       pred && pred.score !== undefined && pred.score !== null
         ? h(
             "span",
             {
-              class: `badge badge-score${pred.is_defective ? " hot" : ""}`,
-              title: `Score of the active model${pred.is_defective ? " (above its threshold)" : ""}`,
+              class: `badge badge-score${predictedDefective(pred, state.threshold) ? " hot" : ""}`,
+              title: `Score of the active model${predictedDefective(pred, state.threshold) ? " (at or above its threshold: predicted defective)" : ""}`,
               "data-testid": "score-badge",
+              "data-defective": String(predictedDefective(pred, state.threshold)),
             },
-            fmt.score(pred.score),
+            scoreText(pred.score, state.threshold),
           )
         : null,
     ),
@@ -278,7 +287,7 @@ async function bulk(action, value) {
   byTestId("bulk-label").value = "";
   byTestId("bulk-split").value = "";
   await clampPage();
-  await Promise.all([loadPage(), loadProject(), loadJob()]);
+  await Promise.all([loadPage(), loadProject(), loadJob(), loadDefectTypes()]);
 }
 
 byTestId("bulk-label").addEventListener("change", (e) => e.target.value && bulk("label", e.target.value));
@@ -303,8 +312,14 @@ async function loadProject() {
     filtersForm.elements.predicted.disabled = m === null;
     if (m === null || m === undefined) {
       el.textContent = "No model yet. Label some good images and train.";
+      state.threshold = null;
     } else {
       const model = typeof m === "object" ? m : await get(`models/${m}/`);
+      if (state.threshold !== model.threshold) {
+        state.threshold = model.threshold;
+        // Badges follow the current threshold, with the digits that tell a score from it.
+        if (state.items.length) grid.replaceChildren(...state.items.map(tile));
+      }
       el.replaceChildren(
         h("strong", {}, `v${model.version}`),
         ` ${model.mode || ""} · threshold ${fmt.score(model.threshold)}`,
@@ -383,6 +398,9 @@ function uploadRow(file) {
     progress(f) {
       bar.style.width = `${Math.round(f * 100)}%`;
       status.textContent = f >= 1 ? "processing…" : `${Math.round(f * 100)} %`;
+    },
+    setReport(job) {
+      for (const k of ["created", "duplicates", "updated", "kept"]) row.dataset[k] = String(job[k] ?? 0);
     },
     done(text, kind = "ok") {
       bar.style.width = "100%";
@@ -464,13 +482,24 @@ async function sendZip(file) {
     row.done(`import failed: ${job.error || (errors[0] && errors[0].reason) || "unknown reason"}`, "error");
   } else {
     const created = job.created ?? 0;
+    const known = importKnownText(job);
+    row.setReport(job);
     if (errors.length) {
       const first = errors[0];
-      row.done(`imported ${created}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error");
+      row.done(`imported ${created}${known}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error");
     } else {
-      row.done(`imported ${created} image(s)${skipped ? `, ${skipped} skipped` : ""}`, "ok");
+      row.done(`imported ${created} image(s)${known}${skipped ? `, ${skipped} skipped` : ""}`, "ok");
     }
   }
+}
+
+/** What a (re-)import did with images the project already had (same bytes). */
+function importKnownText(job) {
+  const dups = job.duplicates || 0;
+  if (!dups) return "";
+  const updated = job.updated || 0;
+  const kept = job.kept || 0;
+  return `; ${dups} already in the project: ${updated} updated from the archive, ${kept} kept as a person set them`;
 }
 
 async function handleFiles(fileList) {
@@ -484,7 +513,7 @@ async function handleFiles(fileList) {
     while (next < groups.length) await sendImages(groups[next++]);
   };
   await Promise.all([...Array.from({ length: Math.min(PARALLEL, groups.length) }, worker), ...zips.map(sendZip)]);
-  await Promise.all([loadPage(), loadProject()]);
+  await Promise.all([loadPage(), loadProject(), loadDefectTypes()]);
 }
 
 const drop = byTestId("dropzone");
@@ -529,8 +558,12 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+// A defect type from the URL is selectable before the project's list arrives (readUrl sets the select).
+const urlDefectType = new URLSearchParams(window.location.search).get("defect_type");
+if (urlDefectType) filtersForm.elements.defect_type.append(new Option(urlDefectType, urlDefectType));
 readUrl();
 loadPage();
 loadProject();
 loadJob();
+loadDefectTypes();
 

@@ -2,10 +2,12 @@
 // heatmap overlay. Previous/next follow the gallery's filter and order, carried in the URL query.
 
 import { api, get, getBlob, patch, putBytes } from "./api.js";
-import { byTestId, config, fmt, isTyping, showError, toast } from "./dom.js";
+import { byTestId, config, isTyping, showError, toast } from "./dom.js";
+import { defectTypeField } from "./defect-type.js";
 import { Heatmap } from "./heatmap.js";
 import { FILTER_KEYS, galleryHref, labellerHref } from "./nav.js";
 import { MASK_RGB, MaskPainter } from "./painter.js";
+import { predictedDefective, scorePair } from "./verdict.js";
 
 const cfg = config();
 const imageId = cfg.imageId;
@@ -330,8 +332,10 @@ async function setLabel(label) {
   try {
     image = await patch(`images/${imageId}/`, { label });
     setLabelButtons(image.label);
+    // The split the server chose (the split policy may send a new label to test): never a stale one.
+    byTestId("current-split").textContent = image.split;
     setMaskStatus();
-    toast(`Labelled ${label}.`);
+    toast(label === "unlabeled" ? "Label removed." : `Labelled ${label} (${image.split} split).`);
     if (advanceInput.checked) go(1);
   } catch (e) {
     showError(err, `Label not saved: ${e.detail || e.message}`);
@@ -424,18 +428,20 @@ async function loadPrediction() {
       const model = await get(`models/${pred.model}/`).catch(() => null);
       threshold = model ? model.threshold : null;
     }
-    const verdict = pred.is_defective ? "defective" : "good";
+    const defective = predictedDefective(pred, threshold);
+    const [scoreShown, thresholdShown] = scorePair(pred.score, threshold);
     el.classList.remove("muted");
     el.replaceChildren(
       `Score `,
-      Object.assign(document.createElement("strong"), { textContent: fmt.score(pred.score), className: "mono" }),
-      threshold !== null ? ` vs threshold ${fmt.score(threshold)}` : "",
+      Object.assign(document.createElement("strong"), { textContent: scoreShown, className: "mono" }),
+      threshold !== null ? ` vs threshold ${thresholdShown}${pred.score === threshold ? " (at the threshold)" : ""}` : "",
       " → ",
       Object.assign(document.createElement("span"), {
-        textContent: `predicted ${verdict}`,
-        className: `badge ${pred.is_defective ? "badge-defective" : "badge-good"}`,
+        textContent: `predicted ${defective ? "defective" : "good"}`,
+        className: `badge ${defective ? "badge-defective" : "badge-good"}`,
       }),
     );
+    el.dataset.defective = String(defective);
     if (!pred.heatmap_url) return;
     const blob = await getBlob(pred.heatmap_url);
     if (!blob) {
@@ -562,6 +568,7 @@ async function boot() {
   byTestId("filename").textContent = image.filename;
   byTestId("dims").textContent = `${image.width} × ${image.height}`;
   document.title = `${image.filename} · ${cfg.projectName}`;
+  defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => (image.defect_type = u.defect_type) });
   painter = new MaskPainter(image.width, image.height, requestDraw);
   try {
     pixels = await loadPixels(image.file_url);

@@ -1,7 +1,7 @@
 // The gallery's current filter and order travel to the labeller in the URL query, with the image's
 // 1-based position `pos` in that order, so previous/next follow what the user was looking at.
 
-export const FILTER_KEYS = ["label", "split", "has_mask", "predicted", "ordering"];
+export const FILTER_KEYS = ["label", "split", "has_mask", "predicted", "defect_type", "ordering"];
 
 export function labellerHref(cfg, imageId, filters, pos) {
   const q = new URLSearchParams();

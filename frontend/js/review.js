@@ -6,8 +6,9 @@
 // come last. When the window is used up the next one is fetched, so new predictions are honoured.
 
 import { get, getBlob, patch } from "./api.js";
-import { byTestId, config, fmt, h, isTyping, showError, toast } from "./dom.js";
+import { byTestId, config, h, isTyping, showError, toast } from "./dom.js";
 import { Heatmap } from "./heatmap.js";
+import { predictedDefective, scorePair } from "./verdict.js";
 
 const cfg = config();
 const pid = cfg.projectId;
@@ -132,9 +133,12 @@ function render() {
   byTestId("review-filename").textContent = item.filename;
   byTestId("review-progress").textContent = `${decided} decided this session · ${queue.length - index} left in this batch`;
   const p = item.prediction;
-  byTestId("review-score").textContent = p
-    ? `score ${fmt.score(p.score)}${threshold !== null ? ` / threshold ${fmt.score(threshold)}` : ""}${p.is_defective ? " · predicted defective" : ""}`
+  const [scoreShown, thresholdShown] = p ? scorePair(p.score, threshold) : [];
+  const scoreEl = byTestId("review-score");
+  scoreEl.textContent = p
+    ? `score ${scoreShown}${threshold !== null ? ` / threshold ${thresholdShown}` : ""}${predictedDefective(p, threshold) ? " · predicted defective" : ""}`
     : "no score yet";
+  scoreEl.dataset.defective = p ? String(predictedDefective(p, threshold)) : "";
   byTestId("open-labeller").href = `${cfg.urls.labellerPrefix}${item.id}/?label=unlabeled&ordering=-score`;
   itemEl.dataset.id = item.id;
   heatEl.dataset.ready = "false";

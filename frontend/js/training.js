@@ -4,6 +4,7 @@
 import { get, patch, post } from "./api.js";
 import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
 import { histogram, lineChart } from "./charts.js";
+import { describeChanges, describeCounts, isUnchanged } from "./snapshot.js";
 
 const cfg = config();
 const pid = cfg.projectId;
@@ -20,6 +21,57 @@ let pollTimer = null;
 let models = [];
 let shownModelId = null;
 let project = null;
+let policy = null; // GET training-status: the retrain policy's state and reason, the pending snapshot
+let submitting = false;
+let modelsLoaded = false;
+
+// ---------- snapshots (helpers in snapshot.js) ----------
+
+function describeSnapshot(s) {
+  const changes = describeChanges(s);
+  return `${describeCounts(s)} · ${changes || "first version"}`;
+}
+
+// ---------- the Train button: disabled only with a reason, shown and in its tooltip ----------
+
+function trainBlockedReason() {
+  if (cfg.role === "viewer") return "Viewers cannot train: ask the project's owner for the labeller role.";
+  if (job && ACTIVE.includes(job.status)) {
+    const auto = job.trigger === "auto" ? " (automatic retraining)" : "";
+    return `Training job ${job.id}${auto} is ${job.status}.`;
+  }
+  if (policy && policy.good_train_images === 0) return "Label at least one good image in the train split.";
+  return null;
+}
+
+function renderTrainButton() {
+  const reason = trainBlockedReason();
+  const button = byTestId("train");
+  button.disabled = submitting || !!reason;
+  button.title = reason || "";
+  const why = byTestId("train-reason");
+  why.textContent = reason || "";
+  why.hidden = !reason;
+  const unchanged = byTestId("train-unchanged");
+  const pending = policy && policy.pending;
+  const warn = !reason && isUnchanged(pending);
+  unchanged.textContent = warn
+    ? `Nothing changed since version ${pending.previous_version}: a new training uses the same images (worth it for another preset or more epochs).`
+    : "";
+  unchanged.hidden = !warn;
+}
+
+function renderNoModelLine() {
+  const el = byTestId("models-status");
+  if (!modelsLoaded || models.length) return;
+  if (job && ACTIVE.includes(job.status)) {
+    const auto = job.trigger === "auto" ? " (automatic retraining)" : "";
+    el.textContent = `No model yet: training job ${job.id}${auto} is ${job.status}.`;
+  } else if (cfg.role === "viewer") el.textContent = "No model yet.";
+  else if (policy && policy.good_train_images === 0)
+    el.textContent = "No model yet. Label at least one good image in the train split, then press Train.";
+  else el.textContent = "No model yet. Press Train.";
+}
 
 // ---------- jobs ----------
 
@@ -27,7 +79,8 @@ function renderJob() {
   jobBox.hidden = !job;
   if (!job) return;
   const running = ACTIVE.includes(job.status);
-  byTestId("job-title").textContent = `Job #${job.id} · ${job.resolved_mode || job.mode} · ${job.preset}`;
+  const trigger = job.trigger === "auto" ? " · automatic retraining" : "";
+  byTestId("job-title").textContent = `Job #${job.id}${trigger} · ${job.resolved_mode || job.mode} · ${job.preset}`;
   const st = byTestId("job-status");
   st.textContent = job.status;
   st.className = `badge status-${job.status}`;
@@ -46,11 +99,20 @@ function renderJob() {
     parts.push(made ? `model v${made.version} created` : "model created");
   }
   byTestId("job-detail").textContent = parts.join(" · ");
-  showError(jobError, job.status === "failed" ? `Training failed: ${job.error || "no reason given"}` : null);
+  const snap = byTestId("job-snapshot");
+  snap.textContent = job.snapshot ? `${running ? "Trains" : "Trained"} on ${describeSnapshot(job.snapshot)}` : "";
+  snap.hidden = !job.snapshot;
+  const failed = job.status === "failed";
+  showError(jobError, failed ? `Training failed. ${job.error || "No reason was recorded."}` : null);
+  const details = byTestId("job-error-detail");
+  details.hidden = !(failed && job.error_detail);
+  details.querySelector("pre").textContent = failed ? job.error_detail || "" : "";
+  if (details.hidden) details.open = false;
   const cancel = byTestId("cancel-job");
   cancel.hidden = !running;
   cancel.disabled = !!job.cancel_requested;
-  byTestId("train").disabled = running;
+  renderTrainButton();
+  renderNoModelLine();
   lineChart(byTestId("loss-chart"), [{ points: hist.map((p) => [p.epoch, p.loss]), cls: "loss" }], {
     title: "Training loss",
     xLabel: "epoch",
@@ -81,6 +143,7 @@ function renderJobs(list) {
 
 async function loadJobs() {
   let wasRunning = job && ACTIVE.includes(job.status);
+  const before = job && `${job.id}:${job.status}`;
   try {
     const data = await get(`projects/${pid}/training-jobs/`, { page_size: 10 });
     const list = data.results || [];
@@ -98,6 +161,8 @@ async function loadJobs() {
     if (job.status === "succeeded") toast("Training finished.");
     loadModels();
     loadProject();
+  } else if (!running || before !== (job && `${job.id}:${job.status}`)) {
+    loadStatus(); // idle: the policy's line and the pending changes follow new labels; or a job started
   }
   clearTimeout(pollTimer);
   // Poll every 1.5 s while a job is queued or running; slowly otherwise, to notice automatic retraining.
@@ -109,8 +174,8 @@ form.addEventListener("submit", async (e) => {
   const body = { mode: form.elements.mode.value, preset: form.elements.preset.value };
   const epochs = parseInt(form.elements.epochs.value, 10);
   if (epochs > 0) body.epochs = epochs;
-  const button = byTestId("train");
-  button.disabled = true;
+  submitting = true;
+  renderTrainButton();
   showError(trainError, null);
   try {
     job = await post(`projects/${pid}/training-jobs/`, body);
@@ -120,7 +185,8 @@ form.addEventListener("submit", async (e) => {
     showError(trainError, err.status === 409 ? `Not started: ${err.detail}` : `Training not started: ${err.detail || err.message}`);
     if (err.status === 503 && err.body && err.body.job) job = err.body.job;
   }
-  button.disabled = false;
+  submitting = false;
+  renderTrainButton();
   loadJobs();
 });
 
@@ -144,20 +210,23 @@ function settingsOf(p) {
   return p.settings || p;
 }
 
-async function loadLabelsUntil() {
+// The policy's sentence is shown verbatim: the server decides what happens next (webapp/training/retrain.py).
+async function loadStatus() {
   const el = byTestId("labels-until");
+  const next = byTestId("pending-changes");
   try {
-    const st = await get(`projects/${pid}/training-status/`);
-    const until = st.labels_until_next_run;
-    if (!st.auto_retrain) el.textContent = "Automatic retraining is off.";
-    else if (until <= 0) el.textContent = "Enough new labels: the next training starts automatically.";
-    else if (st.next_run === "first_model")
-      el.textContent = `${until} more good image${until === 1 ? "" : "s"} in the train split until the first model trains by itself.`;
-    else el.textContent = `${until} more label${until === 1 ? "" : "s"} until the next automatic training (${st.labels_since_training} since the last run).`;
-    el.dataset.value = String(until);
+    policy = await get(`projects/${pid}/training-status/`);
+    el.textContent = policy.reason;
+    el.dataset.state = policy.state;
+    el.dataset.value = String(policy.labels_until_next_run);
+    const p = policy.pending;
+    next.textContent = p ? `Next run: ${describeCounts(p)} · ${describeChanges(p) || "the first version"}.` : "";
+    next.hidden = !p;
   } catch (err) {
     el.textContent = `Retraining status unavailable: ${err.detail || err.message}`;
   }
+  renderTrainButton();
+  renderNoModelLine();
 }
 
 async function loadProject() {
@@ -166,7 +235,7 @@ async function loadProject() {
     const s = settingsOf(project);
     byTestId("auto-retrain").checked = !!s.auto_retrain;
     byTestId("retrain-after").value = s.retrain_after_labels ?? "";
-    await loadLabelsUntil();
+    await loadStatus();
   } catch (err) {
     showError(settingsError, `Could not load the project settings: ${err.detail || err.message}`);
   }
@@ -176,7 +245,7 @@ async function saveSettings(change) {
   showError(settingsError, null);
   try {
     project = await patch(`projects/${pid}/`, { settings: change });
-    await loadLabelsUntil();
+    await loadStatus();
     toast("Settings saved.");
   } catch (err) {
     showError(settingsError, `Setting not saved: ${err.detail || err.message}`);
@@ -258,7 +327,17 @@ function modelRow(m) {
     h("td", {}, h("strong", {}, `v${m.version}`), h("div", { class: "muted small" }, fmt.date(m.created_at))),
     h("td", {}, m.mode),
     h("td", { class: "small" }, `${m.backbone} @ ${m.image_size}`),
-    h("td", { class: "small" }, `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`),
+    h(
+      "td",
+      { class: "small" },
+      `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`,
+      m.snapshot &&
+        h(
+          "div",
+          { class: "muted", "data-testid": "version-changes", title: describeCounts(m.snapshot) },
+          describeChanges(m.snapshot) || "first version",
+        ),
+    ),
     metricCell(mt.image_auroc),
     metricCell(mt.image_ap),
     metricCell(mt.pixel_auroc),
@@ -302,10 +381,12 @@ async function loadModels() {
   try {
     const data = await get(`projects/${pid}/models/`, { page_size: 50 });
     models = data.results || [];
+    modelsLoaded = true;
     table.querySelector("tbody").replaceChildren(...models.map(modelRow));
     table.hidden = !models.length;
-    status.textContent = models.length ? "" : "No model yet. Press Train.";
+    status.textContent = "";
     status.classList.remove("error");
+    renderNoModelLine();
     renderJob();
     const shown = models.find((m) => m.id === shownModelId) || models.find((m) => m.is_active) || models[0];
     if (shown) showCurves(shown);

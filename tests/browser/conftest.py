@@ -39,6 +39,17 @@ def browser():
 
 
 @pytest.fixture
+def eager_celery():
+    """Run Celery tasks in the web request (the zip import) instead of on a worker."""
+    from webapp.config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def allowed_console_errors() -> list[str]:
     """Regular expressions of console errors a test expects (each test starts with none allowed)."""
     return []

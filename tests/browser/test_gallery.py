@@ -12,17 +12,6 @@ from .helpers import add_textures, make_project, prepared_model, texture_png
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def eager_celery():
-    """Run Celery tasks in the web request (the zip import) instead of on a worker."""
-    from webapp.config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def test_it_uploads_many_files_with_a_result_per_file(page, logged_in, tmp_path):
     project = make_project(logged_in, auto_retrain=False)
     files = []

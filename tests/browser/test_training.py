@@ -143,3 +143,123 @@ def test_automatic_retraining_setting_and_labels_until_the_next_run(page, traina
     expect(page.get_by_test_id("labels-until")).to_have_text("Automatic retraining is off.")
     project.refresh_from_db()
     assert (project.auto_retrain, project.retrain_after_labels) == (False, 8)
+
+
+# --- the page tells the truth: the running job, why Train is disabled, a failure in words, pending changes ----
+
+
+def test_a_running_automatic_job_shows_before_any_model_and_a_failure_reads_as_a_sentence(page, trainable, settings):
+    # given the first automatic training, running, and no model yet
+    project = trainable
+    Project.objects.filter(pk=project.pk).update(auto_retrain=True, min_good_for_first_model=4)
+    job = TrainingJob.objects.create(
+        project=project, trigger="auto", status="running", phase="train", progress=0.3, epoch=3, epochs=10
+    )
+    page.goto(f"/projects/{project.pk}/training/")
+
+    # then the job shows as running with its progress, and the disabled Train button says why
+    expect(page.get_by_test_id("job-status")).to_have_text("running")
+    expect(page.get_by_test_id("job-title")).to_contain_text("automatic retraining")
+    expect(progress(page)).to_have_attribute("aria-valuenow", "30")
+    expect(page.get_by_test_id("job-detail")).to_contain_text("epoch 3 / 10")
+    reason = f"Training job {job.pk} (automatic retraining) is running."
+    expect(page.get_by_test_id("models-status")).to_have_text(
+        f"No model yet: training job {job.pk} (automatic retraining) is running."
+    )
+    expect(page.get_by_test_id("train")).to_be_disabled()
+    expect(page.get_by_test_id("train")).to_have_attribute("title", reason)
+    expect(page.get_by_test_id("train-reason")).to_have_text(reason)
+    expect(page.get_by_test_id("labels-until")).to_contain_text(
+        f"Training job {job.pk} (automatic retraining) is running"
+    )
+
+    # when the worker fails on a missing mask
+    detail = "FileNotFoundError: [Errno 2] No such file or directory: 'masks/ab/abc.png'"
+    sentence = (
+        "The mask of image 7 (part_007.png) is missing from storage. "
+        "Paint it again or delete the mask, then train again."
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status="failed",
+        error=sentence,
+        error_detail=detail,
+        finished_at=timezone.now(),
+    )
+
+    # then the page says so in a sentence, with the engineers' detail behind a toggle and no server path
+    expect(page.get_by_test_id("job-status")).to_have_text("failed")
+    expect(page.get_by_test_id("job-error")).to_have_text(f"Training failed. {sentence}")
+    toggle = page.get_by_test_id("job-error-detail")
+    expect(toggle).to_be_visible()
+    expect(toggle.locator("pre")).to_be_hidden()
+    toggle.locator("summary").click()
+    expect(toggle.locator("pre")).to_have_text(detail)
+    text = page.locator("body").inner_text()
+    for root in (settings.MEDIA_ROOT, settings.DATA_DIR, settings.BASE_DIR):
+        assert str(root) not in text
+    # and the policy line tells what happens next; Train is live again
+    expect(page.get_by_test_id("labels-until")).to_have_text(
+        "The last automatic training failed; the next one starts after the next label — or press Train."
+    )
+    expect(page.get_by_test_id("train")).to_be_enabled()
+    expect(page.get_by_test_id("train-reason")).to_be_hidden()
+    expect(page.get_by_test_id("models-status")).to_have_text("No model yet. Press Train.")
+
+
+def test_without_good_images_the_train_button_says_why(page, logged_in):
+    project = make_project(logged_in, "Empty line")
+    add_textures(logged_in, project, 2)  # uploaded, not labelled
+    page.goto(f"/projects/{project.pk}/training/")
+    reason = "Label at least one good image in the train split."
+    expect(page.get_by_test_id("train")).to_be_disabled()
+    expect(page.get_by_test_id("train")).to_have_attribute("title", reason)
+    expect(page.get_by_test_id("train-reason")).to_have_text(reason)
+    expect(page.get_by_test_id("labels-until")).to_have_attribute("data-state", "no_good_images")
+    expect(page.get_by_test_id("labels-until")).to_contain_text("No good images yet")
+
+
+def test_a_viewer_reads_why_they_cannot_train(page, logged_in, django_user_model):
+    from webapp.datasets.models import Membership
+
+    owner = django_user_model.objects.create_user(username="lead", password="lead-password-1")
+    project = make_project(owner, "Someone else's line")
+    Membership.objects.create(project=project, user=logged_in, role="viewer")
+    page.goto(f"/projects/{project.pk}/training/")
+    expect(page.get_by_test_id("train-reason")).to_have_text(
+        "Viewers cannot train: ask the project's owner for the labeller role."
+    )
+    expect(page.get_by_test_id("train-form")).to_be_hidden()
+
+
+def test_snapshots_of_the_last_job_and_versions_and_the_pending_changes(page, trainable):
+    from webapp.training import snapshots
+
+    # given version 1, trained on the 4 good images (its job's snapshot frozen the way the runner does)
+    project = trainable
+    job = TrainingJob.objects.create(project=project, status="running")
+    snapshots.freeze(job)
+    TrainingJob.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0, finished_at=timezone.now())
+    version = prepared_model(project, scores={}, version=1)
+    ModelVersion.objects.filter(pk=version.pk).update(job=job, snapshot=job.snapshot)
+
+    page.goto(f"/projects/{project.pk}/training/")
+
+    # then the last job and the version show what they trained on, and the next run would change nothing
+    expect(page.get_by_test_id("job-snapshot")).to_have_text(
+        "Trained on 4 images: 4 good, 0 defective, 0 masks (train 4, test 0) · first version"
+    )
+    expect(page.get_by_test_id("version-changes")).to_have_text("first version")
+    expect(page.get_by_test_id("pending-changes")).to_contain_text("nothing changed since version 1")
+    expect(page.get_by_test_id("train-unchanged")).to_contain_text("Nothing changed since version 1")
+    expect(page.get_by_test_id("train")).to_be_enabled()  # training anyway stays allowed
+
+    # when an image is added and one relabelled defective
+    extra = add_textures(trainable.owner, project, 1, seed0=50)[0]
+    Image.objects.filter(pk=extra["id"]).update(label="good", split="train")
+    first = Image.objects.filter(project=project).exclude(pk=extra["id"]).order_by("pk").first()
+    Image.objects.filter(pk=first.pk).update(label="defective")
+    page.reload()
+
+    # then the pending changes say so, and the warning is gone
+    expect(page.get_by_test_id("pending-changes")).to_contain_text("changed since version 1: +1 added, 1 relabelled")
+    expect(page.get_by_test_id("train-unchanged")).to_be_hidden()

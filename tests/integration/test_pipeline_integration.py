@@ -225,7 +225,7 @@ def test_a_worker_killed_mid_training_leaves_a_failed_job_and_the_project_can_tr
     stack.start_worker()  # a replacement worker; its beat runs the reaper
 
     failed = wait_status(api, job["id"], {"failed", "succeeded", "cancelled"}, timeout=90)
-    assert failed["status"] == "failed" and failed["error"].startswith("worker lost: no heartbeat since"), failed
+    assert failed["status"] == "failed" and failed["error_detail"].startswith("worker lost: no heartbeat since"), failed
     assert failed["model"] is None
 
     status, again = api.post(

@@ -24,9 +24,12 @@ def checkpoint(tmp_path, tiny_samples):
 def test_onnx_export_has_a_dynamic_batch_and_matches_pytorch(tmp_path, checkpoint, tiny_samples):
     import onnxruntime as ort
 
-    report = export_onnx(checkpoint, tmp_path / "model.onnx")
+    report = export_onnx(checkpoint, tmp_path / "model.onnx", threshold=0.4375)
     assert report["max_abs_diff"] is not None and report["max_abs_diff"] < 1e-4
     assert report["outputs"] == ["score", "anomaly_map"]
+    metadata = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    props = metadata.get_modelmeta().custom_metadata_map
+    assert props == {"threshold": "0.4375", "decision_rule": "score >= threshold"}
 
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     predictor = Predictor(checkpoint, backend="torch")
@@ -50,6 +53,16 @@ def test_torch_export_carries_the_backbone_and_loads_without_its_weight_source(t
     with pytest.raises(Exception, match="missing"):
         Predictor(checkpoint)
     assert Predictor(out).predict([np.full((64, 64, 3), 128, np.uint8)])[0].score == pytest.approx(expected, abs=1e-6)
+
+
+def test_torch_export_can_carry_another_threshold(tmp_path, checkpoint):
+    threshold = float(np.float32(0.5592876))
+    out = export_torch(checkpoint, tmp_path / "export.pt", threshold=threshold)
+    assert Predictor(out).threshold == threshold
+    assert (
+        torch.load(export_torch(checkpoint, tmp_path / "same.pt"), weights_only=True)["threshold"]
+        == (torch.load(checkpoint, weights_only=True)["threshold"])
+    )
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -42,6 +42,14 @@ def stored_files(media_root) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def collect_unreferenced():
+    """Two passes of the file collector with no grace period: what nothing refers to is deleted."""
+    from webapp.core.collect import collect_files
+
+    collect_files(grace_seconds=0)
+    return collect_files(grace_seconds=0)
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)

@@ -5,7 +5,7 @@ import pytest
 from webapp.datasets.models import Image, Label, Mask, Project, Role, Split
 from webapp.datasets.signals import labels_changed
 
-from .conftest import put_mask, stored_files
+from .conftest import collect_unreferenced, put_mask, stored_files
 from .factories import ImageFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -172,19 +172,59 @@ def test_patch_rejects_unknown_values(api_client, project, payload):
     assert api_client.patch(f"/api/v1/images/{image.pk}/", payload, format="json").status_code == 400
 
 
-def test_new_labels_go_to_test_stratified_by_label(api_client, project):
-    project.test_fraction = 0.25
-    project.save()
-    images = [ImageFactory(project=project) for _ in range(8)]
+def _policy_split(project, image) -> str:
+    from webapp.datasets.services import _hash_fraction
 
-    for image in images[:4]:
+    return Split.TEST if _hash_fraction(project.pk, image.sha256) < project.test_fraction else Split.TRAIN
+
+
+def test_new_labels_fill_a_too_small_test_split_first(api_client, project, settings):
+    # given a policy that wants 2 test images per label before it measures anything
+    settings.SPLIT_MIN_TEST_PER_LABEL = 2
+    project.test_fraction = 0.0
+    project.save()
+    images = [ImageFactory(project=project) for _ in range(6)]
+
+    # when three images are labelled good and three defective
+    for image in images[:3]:
         api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "good"}, format="json")
-    for image in images[4:]:
+    for image in images[3:]:
         api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "defective"}, format="json")
 
+    # then the first two of each label go to test, the rest train (test_fraction 0 adds none)
     splits = [Image.objects.get(pk=image.pk).split for image in images]
-    # The first of each label trains; one in four of each label ends in test.
-    assert splits == ["train", "train", "train", "test", "train", "train", "train", "test"]
+    assert splits == ["test", "test", "train", "test", "test", "train"]
+
+
+def test_new_labels_go_to_test_by_hash_once_the_test_split_is_big_enough(api_client, project, settings):
+    # given an imported project: 20 good test images and 179 good train images, as MVTec folders give
+    settings.SPLIT_MIN_TEST_PER_LABEL = 10
+    for split, count in ((Split.TEST, 20), (Split.TRAIN, 179)):
+        for _ in range(count):
+            ImageFactory(project=project, label=Label.GOOD, split=split, split_locked=True)
+    new = [ImageFactory(project=project) for _ in range(40)]
+
+    # when 40 new images are labelled good
+    for image in new:
+        assert api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "good"}, format="json").status_code == 200
+
+    # then each went where its hash says (about test_fraction of them), not all to test to top up the share
+    got = {image.pk: Image.objects.get(pk=image.pk).split for image in new}
+    assert got == {image.pk: _policy_split(project, image) for image in new}
+    assert 0 < list(got.values()).count(Split.TEST) < 20
+    # and the API says the split the image really has
+    for image in new[:5]:
+        assert api_client.get(f"/api/v1/images/{image.pk}/").json()["split"] == got[image.pk]
+
+
+def test_the_policy_split_does_not_depend_on_the_order_of_labelling(api_client, project, settings):
+    settings.SPLIT_MIN_TEST_PER_LABEL = 0
+    images = [ImageFactory(project=project) for _ in range(30)]
+
+    for image in reversed(images):
+        api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "defective"}, format="json")
+
+    assert [Image.objects.get(pk=i.pk).split for i in images] == [_policy_split(project, i) for i in images]
 
 
 def test_images_that_came_with_a_split_keep_it(api_client, project):
@@ -235,10 +275,13 @@ def test_labelling_an_image_good_drops_its_mask(api_client, project, settings, d
     image.refresh_from_db()
     assert (image.label, image.has_mask) == ("good", False)
     assert not Mask.objects.filter(image=image).exists()
+    # The file stays for snapshots that may name it, until the collector finds nothing refers to it.
+    assert any(name.startswith("masks/") for name in stored_files(settings.MEDIA_ROOT))
+    collect_unreferenced()
     assert not any(name.startswith("masks/") for name in stored_files(settings.MEDIA_ROOT))
 
 
-def test_delete_removes_the_row_and_its_files_after_commit(
+def test_delete_removes_the_row_now_and_its_files_once_collected(
     api_client, project, settings, django_capture_on_commit_callbacks
 ):
     image = ImageFactory(project=project)
@@ -249,6 +292,8 @@ def test_delete_removes_the_row_and_its_files_after_commit(
 
     assert response.status_code == 204
     assert not Image.objects.filter(pk=image.pk).exists()
+    assert len(stored_files(settings.MEDIA_ROOT)) == 2  # a running training may still read them
+    collect_unreferenced()
     assert stored_files(settings.MEDIA_ROOT) == []
     assert api_client.get(f"/api/v1/images/{image.pk}/").status_code == 404
 
@@ -324,7 +369,8 @@ def test_bulk_delete_only_touches_the_project(api_client, project, settings, dja
 
     assert response.json()["affected"] == 1
     assert list(Image.objects.values_list("pk", flat=True)) == [foreign.pk]
-    assert len(stored_files(settings.MEDIA_ROOT)) == 2
+    collect_unreferenced()
+    assert stored_files(settings.MEDIA_ROOT) == sorted([foreign.file.name, foreign.thumbnail.name])
 
 
 @pytest.mark.parametrize(
@@ -408,6 +454,8 @@ def test_bulk_label_of_many_images_takes_a_few_queries_and_stratifies(
     # then every image is good, the held-out share is the project's test fraction, and the counter moved
     assert response.json() == {"action": "label", "affected": 2000}
     assert project.images.filter(label="good").count() == 2000
-    assert project.images.filter(split="test").count() == round(2000 * project.test_fraction)
+    # (the first SPLIT_MIN_TEST_PER_LABEL go to test unconditionally, then each by its hash)
+    test = project.images.filter(split="test").count()
+    assert abs(test - round(2000 * project.test_fraction)) < 60
     project.refresh_from_db()
     assert project.labels_since_training == 2000

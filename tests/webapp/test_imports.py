@@ -3,6 +3,7 @@
 import io
 import stat
 import zipfile
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -287,6 +288,10 @@ def test_magnetic_tile_imports_as_1344_images(project, user, tmp_path):
     assert images.filter(split="test", label=Label.GOOD).count() == 191
     assert images.filter(split="test", label=Label.DEFECTIVE).count() == 392
     assert len([entry for entry in job.skipped if "empty mask" in entry["reason"]]) == 4
+    # Defect types from the test/<type> folders (the dataset's manifest.csv agrees and is consumed, not skipped).
+    types = Counter(images.values_list("defect_type", flat=True))
+    assert types == {None: 952, "blowhole": 115, "break": 85, "crack": 57, "fray": 32, "uneven": 103}
+    assert not any(entry["name"].endswith("manifest.csv") for entry in job.skipped)
 
 
 def test_queued_imports_are_sent_again_and_dead_ones_failed(project, user, monkeypatch):

@@ -3,6 +3,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
@@ -36,7 +37,8 @@ def test_list_and_detail_carry_the_contract_fields_and_null_metrics(project, own
     for key in ("id", "project", "version", "mode", "backbone", "image_size", "threshold", "is_active", "created_at"):
         assert key in body
     assert body["train_counts"] == {"good": 10, "defective": 0, "masks": 0}
-    assert set(body["metrics"]) == METRICS
+    assert set(body["metrics"]) == METRICS | {"per_defect_type"}
+    assert body["metrics"]["per_defect_type"] is None  # a version stored before it was measured
     assert body["metrics"]["image_auroc"] == 0.93 and body["metrics"]["pixel_auroc"] is None
     assert body["metrics"]["aupro"] is None and body["is_active"] is True
 
@@ -49,7 +51,8 @@ def test_patch_threshold_moves_is_defective_of_every_prediction(project, owner_c
 
     response = owner_client.patch(f"/api/v1/models/{version.id}/", {"threshold": 0.3}, format="json")
 
-    assert response.status_code == 200 and response.json()["threshold"] == 0.3
+    # Stored at the scores' precision: the nearest float32 (ml.metrics.normalise).
+    assert response.status_code == 200 and response.json()["threshold"] == float(np.float32(0.3))
     assert owner_client.get(f"/api/v1/images/{image.id}/prediction/").json()["is_defective"] is True
     assert owner_client.get(f"/api/v1/images/{image.id}/").json()["prediction"]["is_defective"] is True
 
@@ -92,8 +95,8 @@ def test_export_streams_the_file_in_the_asked_format(project, owner_client, monk
     version = ModelVersionFactory(project=project, version=3)
     calls = []
 
-    def fake_export(checkpoint, out, form):
-        calls.append((Path(checkpoint).read_bytes(), form))
+    def fake_export(checkpoint, out, form, threshold=None):
+        calls.append((Path(checkpoint).read_bytes(), form, threshold))
         Path(out).write_bytes(b"exported-" + form.encode())
 
     monkeypatch.setattr(engine, "export_model", fake_export)
@@ -103,7 +106,7 @@ def test_export_streams_the_file_in_the_asked_format(project, owner_client, monk
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"exported-" + fmt.encode()
     assert response["Content-Disposition"].endswith(f'v3{suffix}"')
-    assert calls == [(b"good", fmt)]
+    assert calls == [(b"good", fmt, version.threshold)]  # the version's threshold travels with the model
 
 
 def test_export_in_an_unknown_format_is_400(project, owner_client):

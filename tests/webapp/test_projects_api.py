@@ -4,7 +4,7 @@ import pytest
 
 from webapp.datasets.models import Label, Membership, Project, Role
 
-from .conftest import stored_files
+from .conftest import collect_unreferenced, stored_files
 from .factories import ImageFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,6 +161,7 @@ def test_deleting_a_project_removes_its_files(api_client, project, settings, dja
 
     assert response.status_code == 204
     assert not Project.objects.filter(pk=project.pk).exists()
+    collect_unreferenced()
     assert stored_files(settings.MEDIA_ROOT) == sorted([kept_elsewhere.file.name, kept_elsewhere.thumbnail.name])
 
 
@@ -174,6 +175,7 @@ def test_deleting_a_project_removes_its_model_files(api_client, project, setting
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.delete(f"/api/v1/projects/{project.pk}/").status_code == 204
 
+    collect_unreferenced()
     assert stored_files(settings.MEDIA_ROOT) == []
 
 
@@ -192,4 +194,5 @@ def test_deleting_a_project_removes_import_archives_not_yet_imported(
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.delete(f"/api/v1/projects/{project.pk}/").status_code == 204
 
+    collect_unreferenced()
     assert stored_files(settings.MEDIA_ROOT) == []

@@ -8,7 +8,7 @@ from webapp.datasets.signals import labels_changed
 from webapp.training.models import JobStatus, TrainingJob, Trigger
 
 from .factories import ModelVersionFactory, ProjectFactory, TrainingJobFactory
-from .test_training_support import make_image, owner, owner_client, sent  # noqa: F401
+from .test_training_support import fake_ml, make_image, owner, owner_client, sent  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +85,23 @@ def test_nothing_happens_when_auto_retrain_is_off(fresh, sent):
     assert jobs(fresh) == []
 
 
+def test_turning_auto_retrain_on_asks_the_policy_at_once(fresh, owner_client, sent):
+    # given enough good images labelled while automatic retraining was off
+    Project.objects.filter(id=fresh.id).update(auto_retrain=False)
+    for _ in range(12):
+        make_image(fresh, value=30)
+    labels_arrive(fresh, 12)
+    assert jobs(fresh) == []
+
+    # when the owner turns it on
+    response = owner_client.patch(f"/api/v1/projects/{fresh.id}/", {"settings": {"auto_retrain": True}}, format="json")
+
+    # then the first model starts without waiting for another label
+    assert response.status_code == 200
+    (job,) = jobs(fresh)
+    assert job.trigger == Trigger.AUTO and ("training.run_job", (job.id,)) in sent
+
+
 def test_a_label_through_the_api_feeds_the_policy(fresh, owner_client, sent):
     images = [make_image(fresh, label=Label.UNLABELED, value=30) for _ in range(10)]
     for image in images:
@@ -109,3 +126,197 @@ def test_training_status_says_how_many_labels_until_the_next_run(fresh, owner_cl
     assert status["next_run"] == "retrain" and status["labels_until_next_run"] == 3
     assert status["labels_since_training"] == 2 and status["next_mode"] == "unsupervised"
     assert status["active_job"]["id"] == job.id and status["active_model"]["id"] == version.id
+
+
+# --- the retrain policy: failed/cancelled/lost runs, unchanged snapshots, the status for every state -------
+
+
+def add_labels(project, count: int = 1, *, new_images: bool = True) -> None:
+    """`count` images labelled good in the train split (or, without new images, only the counter moves)."""
+    from django.db.models import F
+
+    for _ in range(count if new_images else 0):
+        make_image(project, value=30)
+    Project.objects.filter(id=project.id).update(labels_since_training=F("labels_since_training") + count)
+    labels_changed.send(sender=Project, project_id=project.id)
+
+
+def status_of(project) -> dict:
+    from webapp.training import services
+
+    project.refresh_from_db()
+    return services.retrain_status(project=project)
+
+
+def queued(project):
+    return list(TrainingJob.objects.filter(project=project, status=JobStatus.QUEUED))
+
+
+def test_an_automatic_run_that_fails_gives_its_labels_back_and_the_next_label_starts_the_next(fresh, fake_ml, sent):
+    # given the first automatic run, started by the tenth good image
+    from webapp.training.runner import run_training_job
+
+    add_labels(fresh, 10)
+    (job,) = queued(fresh)
+    fake_ml.error = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    # when it fails
+    assert run_training_job(job.id, worker="w") == JobStatus.FAILED
+
+    # then its 10 labels count again, nothing restarts by itself, and the status says what happens next
+    status = status_of(fresh)
+    assert fresh.labels_since_training == 10 and queued(fresh) == []
+    assert status["state"] == "last_failed"
+    assert status["reason"] == (
+        "The last automatic training failed; the next one starts after the next label — or press Train."
+    )
+    assert status["last_job"] == {"id": job.id, "status": "failed", "trigger": "auto"}
+    # the reaper's pass and a label-less signal do not retry the same attempt (no loop of a failing run)
+    from webapp.training import services
+
+    services.dispatch_and_reap()
+    labels_changed.send(sender=Project, project_id=fresh.id)
+    assert queued(fresh) == []
+
+    # when the next label arrives, the next automatic run really starts
+    add_labels(fresh, 1)
+    (retry,) = queued(fresh)
+    assert retry.trigger == Trigger.AUTO and ("training.run_job", (retry.id,)) in sent
+
+
+def test_labels_that_arrive_during_a_failing_run_start_the_next_run_when_it_fails(fresh, fake_ml, sent):
+    from webapp.training.runner import run_training_job
+
+    add_labels(fresh, 10)
+    (job,) = queued(fresh)
+    fake_ml.error = RuntimeError("boom")
+    fake_ml.during = lambda: add_labels(fresh, 2)  # the signal finds the job running: nothing starts then
+
+    run_training_job(job.id, worker="w")
+
+    (follow_up,) = queued(fresh)
+    assert follow_up.trigger == Trigger.AUTO
+    assert Project.objects.get(id=fresh.id).labels_since_training == 12
+
+
+def test_a_cancelled_run_gives_its_labels_back_and_waits_for_the_next_label(fresh, fake_ml, sent):
+    from webapp.training import services
+    from webapp.training.runner import run_training_job
+
+    add_labels(fresh, 10)
+    (job,) = queued(fresh)
+    fake_ml.during = lambda: services.cancel_training_job(job=TrainingJob.objects.get(id=job.id))
+
+    assert run_training_job(job.id, worker="w") == JobStatus.CANCELLED
+
+    status = status_of(fresh)
+    assert fresh.labels_since_training == 10 and queued(fresh) == []
+    assert status["state"] == "last_cancelled"
+    assert status["reason"].startswith("The last automatic training was cancelled; the next one starts after")
+    add_labels(fresh, 1)
+    assert len(queued(fresh)) == 1
+
+
+def test_a_run_reaped_as_lost_gives_its_labels_back_once(fresh, sent, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.training import services
+
+    settings.TRAINING_STALE_AFTER_SECONDS = 60
+    for _ in range(10):
+        make_image(fresh, value=30)
+    old = timezone.now() - timedelta(seconds=120)
+    lost = TrainingJobFactory(
+        project=fresh, status=JobStatus.RUNNING, trigger=Trigger.AUTO, labels_counted=10, heartbeat_at=old
+    )
+
+    assert services.fail_stale_jobs() == [lost.id]
+    assert services.fail_stale_jobs() == []  # a second pass finds nothing: no double give-back
+
+    assert status_of(fresh)["state"] == "last_failed" and fresh.labels_since_training == 10
+    assert queued(fresh) == []
+
+
+def test_a_retrain_whose_snapshot_equals_the_previous_versions_is_not_started(fresh, fake_ml, sent, owner_client):
+    # given version 1, trained on the current labels (the snapshot entries are kept with the version)
+    from webapp.training.runner import run_training_job
+
+    add_labels(fresh, 10)
+    run_training_job(queued(fresh)[0].id, worker="w")
+    assert fresh.model_versions.count() == 1
+
+    # when the counter reaches the threshold without any real change (a label set and set back)
+    add_labels(fresh, 5, new_images=False)
+
+    # then no run starts, and the policy says why
+    assert queued(fresh) == []
+    status = status_of(fresh)
+    assert status["state"] == "unchanged" and status["reason"].startswith("Nothing changed since version 1")
+    assert status["pending"]["changed"] == {"added": 0, "removed": 0, "relabelled": 0, "masks": 0, "moved": 0}
+    # the Train button still trains (another preset or more epochs may be the point)
+    response = owner_client.post(f"/api/v1/projects/{fresh.id}/training-jobs/", {"epochs": 3}, format="json")
+    assert response.status_code == 201
+    TrainingJob.objects.filter(id=response.json()["id"]).update(status=JobStatus.CANCELLED)
+
+    # a real change starts it at the next label
+    add_labels(fresh, 1)
+    (job,) = queued(fresh)
+    assert job.trigger == Trigger.AUTO
+
+
+def test_the_status_names_every_state_in_a_sentence(fresh, owner_client, sent):
+    def status():
+        body = owner_client.get(f"/api/v1/projects/{fresh.id}/training-status/").json()
+        return body["state"], body["reason"]
+
+    assert status() == (
+        "no_good_images",
+        "No good images yet: label at least one good image in the train split. "
+        "The first model trains by itself once 10 good images are in the train split.",
+    )
+    for _ in range(7):
+        make_image(fresh, value=30)
+    assert status() == (
+        "waiting_for_good",
+        "3 more good images in the train split until the first model trains by itself.",
+    )
+
+    version = ModelVersionFactory(project=fresh, is_active=True)
+    Project.objects.filter(id=fresh.id).update(labels_since_training=4)
+    assert status() == ("waiting_for_labels", "1 more label until the next automatic training (4 since the last run).")
+
+    job = TrainingJobFactory(project=fresh, status=JobStatus.RUNNING, trigger=Trigger.AUTO)
+    assert status() == (
+        "running",
+        f"Training job {job.id} (automatic retraining) is running; nothing else starts until it ends.",
+    )
+    TrainingJob.objects.filter(id=job.id).update(status=JobStatus.SUCCEEDED)
+
+    Project.objects.filter(id=fresh.id).update(auto_retrain=False)
+    assert status() == ("off", "Automatic retraining is off.")
+
+    # enough labels, a version trained before snapshots existed (nothing to compare): ready
+    Project.objects.filter(id=fresh.id).update(auto_retrain=True, labels_since_training=5)
+    state, reason = status()
+    assert state == "ready" and "next label starts an automatic training" in reason
+    assert version.snapshot is None
+
+
+def test_the_status_shows_the_pending_snapshot_against_the_newest_version(fresh, fake_ml, sent, owner_client):
+    from webapp.training.runner import run_training_job
+
+    add_labels(fresh, 10)
+    run_training_job(queued(fresh)[0].id, worker="w")
+    image = make_image(fresh, label=Label.DEFECTIVE, value=200, mask=True)
+    first = fresh.images.filter(label=Label.GOOD).order_by("id").first()
+    first.label = Label.DEFECTIVE
+    first.save(update_fields=["label"])
+
+    pending = owner_client.get(f"/api/v1/projects/{fresh.id}/training-status/").json()["pending"]
+
+    assert pending["previous_version"] == 1 and pending["images"] == 11
+    assert pending["train"] == {"images": 11, "good": 9, "defective": 2, "masks": 1}
+    assert pending["changed"] == {"added": 1, "removed": 0, "relabelled": 1, "masks": 1, "moved": 0}
+    assert image.has_mask

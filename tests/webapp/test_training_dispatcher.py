@@ -33,7 +33,8 @@ def test_a_running_job_with_a_stale_heartbeat_is_failed_with_the_reason(owner, s
     assert result["failed"] == [lost.id]
     lost.refresh_from_db()
     assert lost.status == JobStatus.FAILED and lost.finished_at
-    assert lost.error.startswith("worker lost: no heartbeat since ") and "celery@gpu1" in lost.error
+    assert lost.error.startswith("The worker running this training stopped answering 2 minutes ago")
+    assert lost.error_detail.startswith("worker lost: no heartbeat since ") and "celery@gpu1" in lost.error_detail
     assert TrainingJob.objects.get(id=alive.id).status == JobStatus.RUNNING
 
 

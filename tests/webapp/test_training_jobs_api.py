@@ -9,7 +9,7 @@ from webapp.training import services
 from webapp.training.models import JobStatus, TrainingJob
 
 from .factories import MembershipFactory, ProjectFactory, TrainingJobFactory, UserFactory
-from .test_training_support import make_image, owner, owner_client, sent, tproject  # noqa: F401
+from .test_training_support import fake_ml, make_image, owner, owner_client, sent, tproject  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,42 @@ def test_outsiders_get_404_and_anonymous_401(tproject, sent):
         assert APIClient().get(path).status_code == 401
     assert outsider.post(url(tproject), {}, format="json").status_code == 404
     assert outsider.post(f"/api/v1/training-jobs/{job.id}/cancel/").status_code == 404
+
+
+def test_job_and_version_payloads_carry_the_snapshot_and_the_error_detail(tproject, owner_client, sent, fake_ml):
+    from webapp.training.runner import run_training_job
+
+    first = owner_client.post(url(tproject), {}, format="json").json()
+    assert first["snapshot"] is None and first["error_detail"] == ""  # frozen only when a worker claims it
+    run_training_job(first["id"], worker="w")
+    make_image(tproject, value=30)  # one more good image for version 2
+    second = owner_client.post(url(tproject), {}, format="json").json()
+    run_training_job(second["id"], worker="w")
+
+    job = owner_client.get(f"/api/v1/training-jobs/{second['id']}/").json()
+    counts = {"images": 15, "good": 13, "defective": 2, "masks": 1}
+    assert {key: job["snapshot"][key] for key in counts} == counts
+    assert job["snapshot"]["train"] == {"images": 11, "good": 11, "defective": 0, "masks": 0}
+    assert job["snapshot"]["test"] == {"images": 4, "good": 2, "defective": 2, "masks": 1}
+    assert job["snapshot"]["previous_version"] == 1
+    assert job["snapshot"]["changed"] == {"added": 1, "removed": 0, "relabelled": 0, "masks": 0, "moved": 0}
+
+    versions = owner_client.get(f"/api/v1/projects/{tproject.id}/models/").json()["results"]
+    assert [v["version"] for v in versions] == [2, 1]
+    assert versions[0]["snapshot"] == job["snapshot"]
+    assert versions[1]["snapshot"]["changed"] is None and versions[1]["snapshot"]["previous_version"] is None
+
+
+def test_a_failed_jobs_payload_has_a_sentence_and_never_a_server_path(tproject, owner_client, sent, settings):
+    raw = f"FileNotFoundError: [Errno 2] No such file or directory: '{settings.MEDIA_ROOT}/masks/ab/x.png'"
+    legacy = TrainingJobFactory(project=tproject, status=JobStatus.FAILED, error=raw)  # written before error_detail
+    failed = TrainingJobFactory(
+        project=tproject, status=JobStatus.FAILED, error="The worker ran out of memory.", error_detail="RuntimeError: x"
+    )
+
+    body = owner_client.get(f"/api/v1/training-jobs/{legacy.id}/").json()
+    assert body["error"] == "FileNotFoundError: [Errno 2] No such file or directory: 'masks/ab/x.png'"
+    body = owner_client.get(f"/api/v1/training-jobs/{failed.id}/").json()
+    assert (body["error"], body["error_detail"]) == ("The worker ran out of memory.", "RuntimeError: x")
+    listing = owner_client.get(url(tproject)).content.decode()
+    assert str(settings.MEDIA_ROOT) not in listing

@@ -181,7 +181,13 @@ def test_enough_labels_during_a_run_queue_the_next_training_when_it_finishes(tpr
     run_training_job(new_job(tproject).id, worker="w")  # first model exists now
     job = new_job(tproject)
     bump = Project.objects.filter(id=tproject.id)
-    fake_ml.during = lambda: bump.update(labels_since_training=F("labels_since_training") + 5)
+
+    def five_new_labels():
+        for _ in range(5):
+            make_image(tproject, value=30)
+        bump.update(labels_since_training=F("labels_since_training") + 5)
+
+    fake_ml.during = five_new_labels
 
     run_training_job(job.id, worker="w")
 
@@ -285,3 +291,43 @@ def test_the_heartbeat_keeps_beating_while_the_version_is_evaluated_and_stored(
     # then its heartbeat thread was alive during the final step, and stopped afterwards
     assert beating == [True]
     assert not any(t.name == f"heartbeat-job-{job.id}" for t in threading.enumerate())
+
+
+# --- a run that ends without a version gives its counted labels back ----------------------------------
+
+
+def test_a_failed_or_cancelled_run_gives_the_labels_it_counted_back(tproject, fake_ml, sent):
+    # (automatic retraining off: the labels during the failed run would otherwise start the next run at once)
+    Project.objects.filter(id=tproject.id).update(labels_since_training=7, auto_retrain=False)
+    bump = Project.objects.filter(id=tproject.id)
+    fake_ml.during = lambda: bump.update(labels_since_training=F("labels_since_training") + 2)
+    fake_ml.error = RuntimeError("boom")
+    job = new_job(tproject)
+    assert run_training_job(job.id, worker="w") == JobStatus.FAILED
+    job.refresh_from_db()
+
+    assert job.labels_counted == 7
+    assert Project.objects.get(id=tproject.id).labels_since_training == 9  # 7 given back + 2 during the run
+
+    fake_ml.error = None
+    job = new_job(tproject, trigger="manual")
+    fake_ml.during = lambda: services.cancel_training_job(job=TrainingJob.objects.get(id=job.id))
+    assert run_training_job(job.id, worker="w") == JobStatus.CANCELLED
+    assert TrainingJob.objects.get(id=job.id).error == ""  # a cancel is not an error
+    assert Project.objects.get(id=tproject.id).labels_since_training == 9
+
+
+def test_a_reaped_job_whose_slow_worker_fails_later_gives_nothing_back_twice(tproject, fake_ml, sent):
+    Project.objects.filter(id=tproject.id).update(labels_since_training=4)
+    job = new_job(tproject)
+
+    def reaped_meanwhile():
+        TrainingJob.objects.filter(id=job.id).update(status=JobStatus.FAILED, error="reaped")
+        Project.objects.filter(id=tproject.id).update(labels_since_training=F("labels_since_training") + 4)
+
+    fake_ml.during = reaped_meanwhile
+    fake_ml.error = RuntimeError("late failure")
+    run_training_job(job.id, worker="w")
+
+    assert TrainingJob.objects.get(id=job.id).error == "reaped"  # the slow worker wrote nothing
+    assert Project.objects.get(id=tproject.id).labels_since_training == 4

@@ -213,6 +213,14 @@ TRAINING_STALE_AFTER_SECONDS = env.float("TRAINING_STALE_AFTER_SECONDS", default
 # How often celery beat runs `training.dispatch_and_reap`, and when a queued job is sent again.
 TRAINING_DISPATCH_INTERVAL_SECONDS = env.float("TRAINING_DISPATCH_INTERVAL_SECONDS", default=15.0)
 TRAINING_REDISPATCH_AFTER_SECONDS = env.float("TRAINING_REDISPATCH_AFTER_SECONDS", default=600.0)
+# Split policy: a newly labelled image goes to test while the test split holds fewer images of its
+# label than this; after that to test with the project's test_fraction, chosen by the image's hash.
+SPLIT_MIN_TEST_PER_LABEL = env.int("SPLIT_MIN_TEST_PER_LABEL", default=10)
+# Stored files no row or training snapshot refers to are deleted by the collector (`manage.py
+# collect_files`, and celery beat every FILES_COLLECT_INTERVAL_SECONDS) once they were already
+# unreferenced at a pass at least FILES_COLLECT_GRACE_SECONDS earlier.
+FILES_COLLECT_INTERVAL_SECONDS = env.float("FILES_COLLECT_INTERVAL_SECONDS", default=3600.0)
+FILES_COLLECT_GRACE_SECONDS = env.float("FILES_COLLECT_GRACE_SECONDS", default=3600.0)
 # Inference: images per task chunk, per forward batch, loaded models kept per worker, sync predict cap.
 INFERENCE_CHUNK_SIZE = env.int("INFERENCE_CHUNK_SIZE", default=32)
 INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=16)

@@ -1,14 +1,16 @@
-"""Content-addressed files in Django's default storage, written before rows and removed with care.
+"""Content-addressed files in Django's default storage, written before rows, never rewritten.
 
-Images live at `images/ab/<sha256>.<ext>` and thumbnails at `thumbnails/ab/<sha256>.jpg`; the same
-bytes are stored once even across projects, so a file is only deleted when no row refers to it.
+Images live at `images/ab/<sha256>.<ext>`, thumbnails at `thumbnails/ab/<sha256>.jpg` and masks at
+`masks/ab/<sha256>.png`; the same bytes are stored once even across projects. Edits and deletions
+only change rows: the file collector (webapp/core/collect.py) deletes files no row, running job or
+model version's snapshot refers to. The one immediate delete is of a file the failing request itself
+just wrote and no row refers to.
 """
 
 import logging
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import Http404
 
 logger = logging.getLogger(__name__)
@@ -22,8 +24,8 @@ def thumbnail_name(sha256: str) -> str:
     return f"thumbnails/{sha256[:2]}/{sha256}.jpg"
 
 
-def mask_name(image_id: int, sha256: str) -> str:
-    return f"masks/{image_id}/{sha256[:24]}.png"
+def mask_name(sha256: str) -> str:
+    return f"masks/{sha256[:2]}/{sha256}.png"
 
 
 def write_once(name: str, data: bytes) -> bool:
@@ -49,7 +51,7 @@ def delete_quietly(names) -> None:
 
 
 def delete_unreferenced(image_files: list[str] = (), thumbnails: list[str] = (), others: list[str] = ()) -> None:
-    """Delete image/thumbnail files no Image row refers to any more, and `others` unconditionally."""
+    """Undo a failed write: delete image/thumbnail files no Image row refers to, and `others` unconditionally."""
     from webapp.datasets.models import Image
 
     def unreferenced(field: str, names) -> set[str]:
@@ -61,12 +63,6 @@ def delete_unreferenced(image_files: list[str] = (), thumbnails: list[str] = (),
         return set(names) - used
 
     delete_quietly([*unreferenced("file", image_files), *unreferenced("thumbnail", thumbnails), *others])
-
-
-def delete_after_commit(image_files: list[str] = (), thumbnails: list[str] = (), others: list[str] = ()) -> None:
-    """Schedule `delete_unreferenced` for when the current transaction commits (never on rollback)."""
-    image_files, thumbnails, others = list(image_files), list(thumbnails), list(others)
-    transaction.on_commit(lambda: delete_unreferenced(image_files, thumbnails, others))
 
 
 def open_stored(name: str):

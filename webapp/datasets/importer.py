@@ -1,4 +1,6 @@
-"""Zip imports: an MVTec AD layout brings labels, masks and splits; any other zip brings unlabeled images.
+"""Zip imports: an MVTec AD layout brings labels, masks, splits and defect types; any other zip brings
+unlabeled images; a `manifest.csv` (manifest.py) adds labels, splits and defect types to either. Images the
+project already has take what the archive knows when the project knows less (reimport.py).
 
 Entries are read into memory one at a time and stored through the same checks as uploads, so nothing
 from an archive is ever extracted to a path it names. Entries that try to escape (`../`, absolute
@@ -23,9 +25,10 @@ from django.utils import timezone
 
 from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
 
-from . import files, imaging, services
+from . import defect_types, files, imaging, manifest, reimport, services
 from .imaging import EmptyMask
-from .models import Image, ImportJob, ImportStatus, Label, Project, Split
+from .manifest import Known
+from .models import ImportJob, ImportStatus, Label, Project, Split
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +92,17 @@ def redispatch_and_reap(*, queued_after_s: float = 60.0, stale_after_s: float = 
 
 
 @dataclass
+class PlannedImage:
+    info: zipfile.ZipInfo
+    known: Known  # what the folders (and later the manifest) say
+    mask_key: tuple[str, str, str] | None = None  # (root, type, stem) of its mask in `Plan.masks`
+
+
+@dataclass
 class Plan:
-    images: list[tuple[zipfile.ZipInfo, str, str, bool]] = field(default_factory=list)  # info, label, split, locked
+    images: list[PlannedImage] = field(default_factory=list)
     masks: dict[tuple[str, str, str], zipfile.ZipInfo] = field(default_factory=dict)  # (root, type, stem) -> mask
-    keys: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # image entry name -> mask key
+    manifest: zipfile.ZipInfo | None = None
     skipped: list[dict] = field(default_factory=list)
 
 
@@ -130,6 +140,14 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
         if "__MACOSX" in parts or parts[-1].startswith("."):
             continue  # archiver metadata, not content
         candidates.append((info, parts))
+    manifests = [info for info, parts in candidates if manifest.is_manifest(parts)]
+    chosen = manifest.choose([info.filename for info in manifests])
+    for info in manifests:
+        if info.filename == chosen and plan.manifest is None:
+            plan.manifest = info
+        else:
+            plan.skipped.append({"name": info.filename, "reason": f"another manifest is used: {chosen}"})
+    candidates = [(info, parts) for info, parts in candidates if not manifest.is_manifest(parts)]
     mvtec = any(_layout_position(parts) is not None for _, parts in candidates)
     for info, parts in candidates:
         position = _layout_position(parts) if mvtec else None
@@ -137,7 +155,7 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
             plan.skipped.append({"name": info.filename, "reason": "outside the MVTec AD layout"})
             continue
         if position is None:
-            plan.images.append((info, Label.UNLABELED, Split.TRAIN, False))
+            plan.images.append(PlannedImage(info, Known()))
             continue
         root, folder, kind, stem = (
             "/".join(parts[:position]),
@@ -149,10 +167,11 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
             stem = stem.removesuffix("_mask")
             plan.masks[(root, kind, stem)] = info
             continue
-        label = Label.GOOD if kind == "good" else Label.DEFECTIVE
-        plan.images.append((info, label, LAYOUT_SPLITS[folder], True))
-        if label == Label.DEFECTIVE:
-            plan.keys[info.filename] = (root, kind, stem)
+        if kind == "good":
+            plan.images.append(PlannedImage(info, Known(Label.GOOD, LAYOUT_SPLITS[folder], True)))
+        else:
+            known = Known(Label.DEFECTIVE, LAYOUT_SPLITS[folder], True, defect_types.from_archive(kind))
+            plan.images.append(PlannedImage(info, known, (root, kind, stem)))
     return plan
 
 
@@ -210,29 +229,19 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
         )
     plan = plan_archive(infos)
     job.skipped, job.errors, job.total = list(plan.skipped), [], len(plan.images)
+    rows = _read_manifest(job, archive, plan.manifest)
     used_masks: set[tuple[str, str, str]] = set()
     new_labels = 0
     last_beat = 0.0
-    for done, (info, label, split, locked) in enumerate(plan.images, start=1):
+    for done, planned in enumerate(plan.images, start=1):
+        info = planned.info
+        row = rows.pop(info.filename, None)
+        known = row.over(planned.known) if row is not None else planned.known
+        mask_info = plan.masks.get(planned.mask_key) if planned.mask_key else None
+        if mask_info is not None:
+            used_masks.add(planned.mask_key)
         try:
-            image, created = services.image_create(
-                project=job.project,
-                filename=PurePosixPath(info.filename).name,
-                data=_read(archive, info),
-                label=label,
-                split=split,
-                split_locked=locked,
-            )
-            if created:
-                job.created += 1
-                new_labels += label != Label.UNLABELED
-            else:
-                job.duplicates += 1
-            key = plan.keys.get(info.filename)
-            if key in plan.masks:
-                used_masks.add(key)
-                if created:
-                    _attach_mask(job, image, archive, plan.masks[key])
+            new_labels += _import_one(job, archive, info, known, mask_info)
         except UnsupportedMediaType as exc:
             if PurePosixPath(info.filename).suffix.lower() in IMAGE_LIKE_SUFFIXES:
                 job.errors.append({"name": info.filename, "reason": exc.detail})
@@ -250,18 +259,70 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
     for key, info in plan.masks.items():
         if key not in used_masks:
             job.skipped.append({"name": info.filename, "reason": "mask without a matching defective image"})
+    for name, row in rows.items():
+        reason = f"names no image imported from the archive: {name}"
+        job.skipped.append({"name": f"{plan.manifest.filename} line {row.line}", "reason": reason})
     with transaction.atomic():
         services.count_new_labels(job.project_id, new_labels + job.masks)
 
 
-def _attach_mask(job: ImportJob, image: Image, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+def _import_one(
+    job: ImportJob, archive: zipfile.ZipFile, info: zipfile.ZipInfo, known: Known, mask: zipfile.ZipInfo | None
+) -> int:
+    """Store one image (or find it: same bytes) and apply what the archive knows. Returns its new labels."""
+    # A label without a split is given after creation, so that the split policy decides the split.
+    image, created = services.image_create(
+        project=job.project,
+        filename=PurePosixPath(info.filename).name,
+        data=_read(archive, info),
+        label=known.label if known.split_locked else Label.UNLABELED,
+        split=known.split,
+        split_locked=known.split_locked,
+    )
+    job.created += created
+    job.duplicates += not created
+    new_labels = int(created and image.label != Label.UNLABELED)
+    more = known.defect_type is not None or image.label != known.label
+    if mask is None and not (more if created else known.says_anything):
+        return new_labels
+
+    def read_mask() -> bytes:
+        try:
+            return _read(archive, mask)
+        except ServiceError:
+            raise
+        except Exception as exc:  # bad CRC and the like: the mask is reported, the image stays
+            raise InvalidInput(f"Unreadable entry: {exc or exc.__class__.__name__}") from exc
+
+    outcome = reimport.apply_known(
+        project=job.project, image=image, known=known, read_mask=read_mask if mask is not None else None
+    )
+    if not created:
+        job.updated += outcome.updated
+        job.kept += outcome.kept
+    job.masks += outcome.masks
+    if isinstance(outcome.mask_problem, EmptyMask):
+        reason = "empty mask: the image stays defective without a mask"
+        job.skipped.append({"name": mask.filename, "reason": reason})
+    elif outcome.mask_problem is not None:
+        job.errors.append({"name": mask.filename, "reason": outcome.mask_problem.detail})
+    return new_labels + outcome.new_labels
+
+
+def _read_manifest(job: ImportJob, archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> dict:
+    """The manifest's rows by entry name ({} without one); its problems go to the job's errors."""
+    if info is None:
+        return {}
     try:
-        services.store_mask(image=image, data=_read(archive, info))
-        job.masks += 1
-    except EmptyMask:
-        job.skipped.append({"name": info.filename, "reason": "empty mask: the image stays defective without a mask"})
+        parsed = manifest.parse(info.filename, _read(archive, info))
     except ServiceError as exc:
-        job.errors.append({"name": info.filename, "reason": exc.detail})
+        job.errors.append({"name": info.filename, "reason": f"{exc.detail} The manifest was ignored."})
+        return {}
+    except Exception as exc:
+        job.errors.append({"name": info.filename, "reason": f"Unreadable manifest ({exc}); it was ignored."})
+        return {}
+    job.errors.extend(parsed.errors)
+    return parsed.rows
 
 
 def _save_progress(job: ImportJob) -> None:
@@ -271,6 +332,8 @@ def _save_progress(job: ImportJob) -> None:
         created=job.created,
         duplicates=job.duplicates,
         masks=job.masks,
+        updated=job.updated,
+        kept=job.kept,
         skipped=job.skipped,
         errors=job.errors,
         heartbeat_at=timezone.now(),

@@ -86,6 +86,8 @@ class Image(models.Model):
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.UNLABELED)
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
     has_mask = models.BooleanField(default=False)
+    # The kind of defect (MVTec `test/<type>` folder, a manifest column, or the labeller); null when unknown.
+    defect_type = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - API.md: string or null
     # True when the split was given (by an import's folders or a user); labelling then never moves it.
     split_locked = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -99,6 +101,7 @@ class Image(models.Model):
             models.Index(fields=["project", "label"]),
             models.Index(fields=["project", "split"]),
             models.Index(fields=["project", "created_at"]),
+            models.Index(fields=["project", "defect_type"]),
         ]
 
     def __str__(self) -> str:
@@ -106,7 +109,9 @@ class Image(models.Model):
 
 
 class Mask(models.Model):
-    """Pixel mask of defects: a {0,255} single-channel PNG at the image's resolution."""
+    """Pixel mask of defects: a {0,255} single-channel PNG at the image's resolution.
+
+    The file is content-addressed and never rewritten; a new mask is a new file (see files.mask_name)."""
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="mask")
     file = models.FileField(max_length=255)
@@ -129,6 +134,10 @@ class ImportJob(models.Model):
     created = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     masks = models.PositiveIntegerField(default=0)
+    # Images already in the project (same bytes): `updated` took label/split/mask/defect type from the
+    # archive because the project knew less; `kept` stayed as a person had set them.
+    updated = models.PositiveIntegerField(default=0)
+    kept = models.PositiveIntegerField(default=0)
     skipped = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries not imported.")
     errors = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries that failed.")
     error = models.TextField(blank=True, default="")

@@ -112,6 +112,16 @@ def images_for_project(project: Project, model: ActiveModel | None) -> QuerySet[
     )
 
 
+def defect_types_for_project(project: Project) -> QuerySet:
+    """The project's defect types as rows `{name, count}`, by name."""
+    return (
+        Image.objects.filter(project=project, defect_type__isnull=False)
+        .values(name=F("defect_type"))
+        .annotate(count=Count("pk"))
+        .order_by("name")
+    )
+
+
 def images_for_user(user) -> QuerySet[Image]:
     return Image.objects.filter(project__memberships__user=user).select_related("project")
 

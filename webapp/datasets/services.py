@@ -6,10 +6,10 @@ transaction fails, the files this call wrote are removed again (unless another r
 
 import hashlib
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -18,7 +18,7 @@ from django.utils import timezone
 from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceError
 
 from . import files, imaging
-from .models import Image, ImportJob, Label, Mask, Membership, Project, Role, Split
+from .models import Image, Label, Mask, Membership, Project, Role, Split
 from .selectors import split_counts
 from .signals import labels_changed
 
@@ -35,28 +35,29 @@ def project_create(*, owner: AbstractBaseUser, name: str, description: str = "",
     return project
 
 
+# Settings that change what the automatic retraining policy decides: changing one asks it again.
+POLICY_SETTINGS = ("auto_retrain", "retrain_after_labels", "min_good_for_first_model")
+
+
 @transaction.atomic
 def project_update(*, project: Project, **fields) -> Project:
+    policy_changed = any(getattr(project, name) != fields[name] for name in POLICY_SETTINGS if name in fields)
     for name, value in fields.items():
         setattr(project, name, value)
     if fields:
         project.save(update_fields=[*fields, "updated_at"])
+    if policy_changed:
+        project_id = project.pk
+        transaction.on_commit(lambda: labels_changed.send(sender=Project, project_id=project_id))
     return project
 
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
-    """Delete the project with everything in it; its files (also model checkpoints and bulk-inference
-    uploads and heatmaps) are removed after the commit."""
-    from webapp.training.models import InferenceItem, ModelVersion
-
+    """Delete the project with everything in it. Its files (images, masks, model checkpoints, heatmaps,
+    bulk-inference uploads) are left to the file collector, which removes them once unreferenced."""
     _delete_images(Image.objects.filter(project=project))
-    others = list(ModelVersion.objects.filter(project=project).values_list("checkpoint", flat=True))
-    others += ImportJob.objects.filter(project=project).exclude(archive="").values_list("archive", flat=True)
-    for file, heatmap in InferenceItem.objects.filter(batch__project=project).values_list("file", "heatmap"):
-        others += [file, heatmap]
     project.delete()
-    files.delete_after_commit(others=[name for name in others if name])
 
 
 @transaction.atomic
@@ -163,19 +164,30 @@ def images_upload(*, project: Project, uploads: Iterable) -> list[UploadResult]:
     return results
 
 
-def _stratified_split(project: Project, label: str, count: int) -> list[str]:
-    """Splits for `count` images newly labelled `label`: each goes to test while the label's test share
-    is below project.test_fraction (deterministic, so metrics exist for both labels without extra work)."""
-    total, test = split_counts(project, label)
+def _policy_splits(project: Project, label: str, images: list[Image]) -> list[str]:
+    """Splits for images newly labelled `label` (docs/pipeline.md, "Split policy").
+
+    An image goes to test while the test split holds fewer than SPLIT_MIN_TEST_PER_LABEL images of the
+    label (so the label can be measured at all); after that to test with probability
+    `project.test_fraction`, decided by the image's content hash: deterministic, independent of the
+    order of labelling and of past imbalance (an import's 20 test images do not pull new labels to test).
+    """
+    _, test = split_counts(project, label)
+    minimum = settings.SPLIT_MIN_TEST_PER_LABEL
     splits = []
-    for _ in range(count):
-        total += 1
-        if test < math.floor(project.test_fraction * total + 1e-9):
+    for image in images:
+        if test < minimum or _hash_fraction(project.pk, image.sha256) < project.test_fraction:
             test += 1
             splits.append(Split.TEST)
         else:
             splits.append(Split.TRAIN)
     return splits
+
+
+def _hash_fraction(project_id: int, sha256: str) -> float:
+    """A number in [0, 1) fixed by the project and the image bytes."""
+    digest = hashlib.sha256(f"{project_id}:{sha256}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def count_new_labels(project_id: int, count: int) -> None:
@@ -197,7 +209,7 @@ def _label_images(*, project: Project, images: list[Image], label: str, split: s
     ]
     movable = [image for image in newly_labelled if not image.split_locked]
     auto_split: dict[str, list[Image]] = {}
-    for image, chosen in zip(movable, _stratified_split(project, label, len(movable)), strict=True):
+    for image, chosen in zip(movable, _policy_splits(project, label, movable), strict=True):
         if image.split != chosen:
             auto_split.setdefault(chosen, []).append(image)
     relabelled = [image for image in images if image.label != label]
@@ -217,12 +229,24 @@ def _label_images(*, project: Project, images: list[Image], label: str, split: s
         for image in moved:
             image.split, image.split_locked = split, True
     if label != Label.DEFECTIVE:
+        typed = [image for image in images if image.defect_type]
+        _update_in_chunks(typed, defect_type=None)  # a good (or unknown) image has no defect type
+        for image in typed:
+            image.defect_type = None
         masked = [image for image in images if image.has_mask]
         if masked:
             _delete_masks(masked)
             for image in masked:
                 image.has_mask = False
     return new_labels
+
+
+def label_images_uncounted(*, project: Project, images: list[Image], label: str, split: str | None) -> int:
+    """Label locked rows inside the caller's transaction without counting them towards retraining.
+
+    For callers that count many labels at once (an import calls `count_new_labels` once at its end).
+    Returns how many images got a new good/defective label."""
+    return _label_images(project=project, images=images, label=label, split=split)
 
 
 def _update_in_chunks(images: list[Image], chunk: int = 500, **fields) -> None:
@@ -232,9 +256,18 @@ def _update_in_chunks(images: list[Image], chunk: int = 500, **fields) -> None:
 
 
 @transaction.atomic
-def image_update(*, image: Image, label: str | None = None, split: str | None = None) -> Image:
-    """PATCH label and/or split. A first label without a split sends the image to the stratified split."""
+def image_update(
+    *, image: Image, label: str | None = None, split: str | None = None, defect_type: str | None = ...
+) -> Image:
+    """PATCH label, split and/or defect type. A first label without a split goes where the split policy says.
+
+    `defect_type` "" or None clears it; leaving it out (...) keeps it."""
     image = Image.objects.select_for_update().get(pk=image.pk)
+    if defect_type is not ...:
+        value = (defect_type or "").strip()[:64] or None
+        if value != image.defect_type:
+            image.defect_type = value
+            image.save(update_fields=["defect_type", "updated_at"])
     if label is not None:
         count_new_labels(
             image.project_id, _label_images(project=image.project, images=[image], label=label, split=split)
@@ -268,21 +301,11 @@ def image_delete(*, image: Image) -> None:
 
 
 def _delete_images(images: QuerySet[Image]) -> int:
-    """Delete rows now and their files after commit (shared content-addressed files only when unused)."""
-    from webapp.training.models import Prediction
-
-    rows = list(images.values_list("pk", "file", "thumbnail"))
-    ids = [pk for pk, _, _ in rows]
-    others = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        others += Mask.objects.filter(image_id__in=chunk).values_list("file", flat=True)
-        others += Prediction.objects.filter(image_id__in=chunk).exclude(heatmap="").values_list("heatmap", flat=True)
+    """Delete rows (masks and predictions go with them); the files are left to the collector, since a
+    running training's snapshot or a model version may still read them."""
+    ids = list(images.values_list("pk", flat=True))
     for start in range(0, len(ids), 500):
         Image.objects.filter(pk__in=ids[start : start + 500]).delete()
-    files.delete_after_commit(
-        image_files=[f for _, f, _ in rows], thumbnails=[t for _, _, t in rows], others=list(others)
-    )
     return len(ids)
 
 
@@ -290,31 +313,34 @@ def _delete_images(images: QuerySet[Image]) -> int:
 
 
 def _delete_masks(images: list[Image]) -> None:
+    """Mask rows go now; their files stay for snapshots that name them (the collector takes them later)."""
     ids = [image.pk for image in images]
-    names: list[str] = []
     for start in range(0, len(ids), 500):
-        masks = Mask.objects.filter(image_id__in=ids[start : start + 500])
-        names += masks.values_list("file", flat=True)
-        masks.delete()
+        Mask.objects.filter(image_id__in=ids[start : start + 500]).delete()
     _update_in_chunks(images, has_mask=False)
-    files.delete_after_commit(others=names)
 
 
 def store_mask(*, image: Image, data: bytes) -> Mask:
     """Validate a mask PNG against its image and store it as {0,255}; marks the image defective.
 
+    The image row is locked and read again inside the transaction, so a concurrent "label good"
+    (which drops the mask under the same lock) can never leave a good image with a mask. A replaced
+    mask's file is not deleted: a running training may be reading it (the collector takes it later).
     Does not count the label (callers do); raises InvalidInput (400) / PayloadTooLarge (413)."""
     png, area = imaging.decode_mask(data, width=image.width, height=image.height)
-    name = files.mask_name(image.pk, hashlib.sha256(png).hexdigest())
+    name = files.mask_name(hashlib.sha256(png).hexdigest())
     wrote = files.write_once(name, png)
     try:
         with transaction.atomic():
+            locked = Image.objects.select_for_update().filter(pk=image.pk).first()
+            if locked is None:
+                raise NotFound("The image was deleted.")
+            image.label, image.split, image.split_locked = locked.label, locked.split, locked.split_locked
+            image.has_mask = locked.has_mask
             old = Mask.objects.select_for_update().filter(image=image).first()
             if old is None:
                 mask = Mask.objects.create(image=image, file=name, area=area)
             else:
-                if old.file.name != name:
-                    files.delete_after_commit(others=[old.file.name])
                 old.file, old.area = name, area
                 old.save(update_fields=["file", "area", "updated_at"])
                 mask = old
@@ -323,7 +349,7 @@ def store_mask(*, image: Image, data: bytes) -> Mask:
             Image.objects.filter(pk=image.pk).update(has_mask=True, updated_at=timezone.now())
             image.has_mask = True
     except BaseException:
-        if wrote:
+        if wrote and not Mask.objects.filter(file=name).exists():
             files.delete_quietly([name])
         raise
     return mask

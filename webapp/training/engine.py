@@ -83,13 +83,14 @@ def load_predictor(checkpoint_path: str, device: str):
     return ml.Predictor(checkpoint_path, device=device)
 
 
-def export_model(checkpoint_path: str, out_path: str, fmt: str) -> None:
+def export_model(checkpoint_path: str, out_path: str, fmt: str, threshold: float | None = None) -> None:
+    """Export for use outside the product; `threshold` (the version's) travels with the model."""
     from ml.export import export_onnx, export_torch
 
     if fmt == "onnx":
-        export_onnx(checkpoint_path, out_path)
+        export_onnx(checkpoint_path, out_path, threshold=threshold)
     else:
-        export_torch(checkpoint_path, out_path)
+        export_torch(checkpoint_path, out_path, threshold=threshold)
 
 
 # --- files in storage ---------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Scoring with a model version: the project's own images, synchronous predict, and inference batches.
 
 Predictions are computed by the worker's cached Predictor (`engine.predictor_for`), heatmaps stored as
-single-channel 8-bit PNGs aligned with the image. Every step is idempotent: an image or item already
-scored is skipped, so re-delivered or re-dispatched tasks only finish what is missing.
+single-channel 8-bit PNGs aligned with the image. Scores are stored at one precision (`ml.metrics.normalise`)
+and judged by one rule (`ml.metrics.is_defective`: score >= threshold). Every step is idempotent: an image
+or item already scored is skipped, so re-delivered or re-dispatched tasks only finish what is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from ml.metrics import is_defective, normalise
 from webapp.core.exceptions import Conflict, InvalidInput, PayloadTooLarge, ServiceError
 from webapp.core.queue import enqueue
 from webapp.datasets.imaging import open_checked, to_8bit
@@ -48,7 +50,7 @@ def _rgb_array(image: PILImage.Image):
     return np.asarray(to_8bit(image).convert("RGB"))
 
 
-def _store_bytes(name: str, data: bytes) -> str:
+def store_bytes(name: str, data: bytes) -> str:
     """Write-or-replace `name` (heatmaps are recomputed by re-delivered tasks: same name, same content)."""
     if default_storage.exists(name):
         default_storage.delete(name)
@@ -91,11 +93,11 @@ def score_images(version: ModelVersion, image_ids: list[int]) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     stored = 0
     for image, result in zip(images, results, strict=True):
-        name = _store_bytes(f"predictions/v{version.id}/{image.id}.png", engine.heatmap_png(result.anomaly_map))
+        name = store_bytes(f"predictions/v{version.id}/{image.id}.png", engine.heatmap_png(result.anomaly_map))
         try:
             with transaction.atomic():
                 Prediction.objects.update_or_create(
-                    image=image, model_version=version, defaults={"score": float(result.score), "heatmap": name}
+                    image=image, model_version=version, defaults={"score": normalise(result.score), "heatmap": name}
                 )
             stored += 1
         except IntegrityError:  # the image (or version) was deleted while it was being scored
@@ -129,16 +131,17 @@ def predict_uploads(*, project: Project, uploads: list[Upload]) -> dict:
         except ServiceError as exc:
             raise type(exc)(f"{upload.filename}: {exc.detail}") from exc
     results = engine.predictor_for(version).predict(arrays, batch_size=settings.INFERENCE_BATCH_SIZE)
+    scores = [normalise(result.score) for result in results]
     return {
         "model": version.id,
         "results": [
             {
                 "filename": upload.filename,
-                "score": float(result.score),
-                "is_defective": float(result.score) >= version.threshold,
+                "score": score,
+                "is_defective": is_defective(score, version.threshold),
                 "heatmap_png_base64": base64.b64encode(engine.heatmap_png(result.anomaly_map)).decode("ascii"),
             }
-            for upload, result in zip(uploads, results, strict=True)
+            for upload, result, score in zip(uploads, results, scores, strict=True)
         ],
     }
 
@@ -295,9 +298,9 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
             failed += updated
         else:
             name = f"inference/{batch_id}/heatmaps/{item.id}.png"
-            name = _store_bytes(name, engine.heatmap_png(outcome.anomaly_map))
+            name = store_bytes(name, engine.heatmap_png(outcome.anomaly_map))
             updated = InferenceItem.objects.filter(id=item.id, processed_at__isnull=True).update(
-                score=float(outcome.score), heatmap=name, processed_at=timezone.now()
+                score=normalise(outcome.score), heatmap=name, processed_at=timezone.now()
             )
         newly_done += updated
     if newly_done:

@@ -46,7 +46,12 @@ class TrainingJob(models.Model):
     progress = models.FloatField(default=0.0)
     epoch = models.PositiveIntegerField(default=0)
     history = models.JSONField(default=list, blank=True, help_text="[{epoch, loss}]")
+    # `error` is a sentence for people; `error_detail` the exception for engineers (no server paths).
     error = models.TextField(blank=True, default="")
+    error_detail = models.TextField(blank=True, default="")
+    # Frozen at the start: {images, good, defective, masks, train: {...}, test: {...}, previous_version,
+    # changed: {added, removed, relabelled, masks} | null}. The rows are in SnapshotEntry.
+    snapshot = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     device = models.CharField(max_length=32, blank=True, default="")
     worker = models.CharField(max_length=255, blank=True, default="")
@@ -91,6 +96,8 @@ class ModelVersion(models.Model):
     train_counts = models.JSONField(default=dict, blank=True)
     test_counts = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC/PR curves and score histograms for the UI")
+    # The job's snapshot summary (what this version trained and was evaluated on).
+    snapshot = models.JSONField(null=True, blank=True)
     # Last time scoring of the project's images by this version was sent to queue `infer`.
     scoring_dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -106,6 +113,31 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.version}"
+
+
+class SnapshotEntry(models.Model):
+    """One image as a training job saw it at its start: file, label, split and mask version.
+
+    `image_id` is a plain number, not a foreign key: the entry outlives the image, and the files it
+    names are kept (never collected) while the entry exists. Entries of a job that ends without a
+    model version are deleted with its end; those of a version live as long as the version.
+    """
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="snapshot_entries")
+    image_id = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(max_length=255)
+    mask_file = models.FileField(max_length=255, blank=True)
+    label = models.CharField(max_length=16)
+    split = models.CharField(max_length=8)
+    defect_type = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - API.md: string or null
+
+    class Meta:
+        ordering = ["image_id"]
+        constraints = [models.UniqueConstraint(fields=["job", "image_id"], name="unique_snapshot_entry")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} in job {self.job_id} ({self.label}, {self.split})"
 
 
 class Prediction(models.Model):

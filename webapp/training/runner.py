@@ -12,24 +12,21 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webapp.datasets.models import Image, Label, Project, Split
+from webapp.datasets.models import Label, Project, Split
 
-from . import engine
+from . import engine, evaluation, snapshots
+from .evaluation import METRIC_KEYS  # noqa: F401 - re-exported (serializers)
 from .models import JobStatus, ModelVersion, TrainingJob, TrainingMode
 from .services import activate_version, maybe_auto_retrain
 
 logger = logging.getLogger(__name__)
-
-METRIC_KEYS = ("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1", "precision", "recall")
-# Images scored to set a threshold when the test split has none to give (0.99 quantile of good scores).
-THRESHOLD_SAMPLE = 64
 
 
 @dataclass
@@ -38,36 +35,40 @@ class SampleSet:
     eval: list
     train_counts: dict
     test_counts: dict
+    # Parallel to `eval`: the image each sample is and its defect type (per-defect-type metrics).
+    eval_image_ids: list = field(default_factory=list)
+    eval_defect_types: list = field(default_factory=list)
 
 
-def build_samples(*, project: Project, mode: str, scratch: Path) -> SampleSet:
-    """Rows -> `ml.Sample`s: the train split trains (good only when unsupervised), the test split evaluates.
+def build_samples(*, job: TrainingJob, mode: str, scratch: Path) -> SampleSet:
+    """The job's snapshot -> `ml.Sample`s: the train split trains (good only when unsupervised), the test
+    split evaluates. Reads only the snapshot, never the live rows, so edits during the run change nothing.
 
     A defective image without a mask is a weak label (mask_path None): it trains the image score only.
     """
-    labelled = (
-        Image.objects.filter(project=project, label__in=[Label.GOOD, Label.DEFECTIVE])
-        .select_related("mask")
-        .order_by("id")
-    )
     train, evaluation = [], []
+    eval_ids, eval_types = [], []
     train_counts = {"good": 0, "defective": 0, "masks": 0}
     test_counts = {"good": 0, "defective": 0, "masks": 0}
-    for image in labelled:
-        defective = image.label == Label.DEFECTIVE
-        if image.split == Split.TRAIN and defective and mode == TrainingMode.UNSUPERVISED:
+    for entry in snapshots.entry_rows(job.id):
+        defective = entry.label == Label.DEFECTIVE
+        if entry.split == Split.TRAIN and defective and mode == TrainingMode.UNSUPERVISED:
             continue
-        mask = getattr(image, "mask", None) if image.has_mask else None
         sample = engine.make_sample(
-            engine.local_path(image.file.name, scratch),
+            engine.local_path(entry.file, scratch),
             1 if defective else 0,
-            engine.local_path(mask.file.name, scratch) if mask is not None else None,
+            engine.local_path(entry.mask_file, scratch) if entry.mask_file else None,
         )
-        counts = train_counts if image.split == Split.TRAIN else test_counts
+        counts = train_counts if entry.split == Split.TRAIN else test_counts
         counts["defective" if defective else "good"] += 1
-        counts["masks"] += mask is not None
-        (train if image.split == Split.TRAIN else evaluation).append(sample)
-    return SampleSet(train, evaluation, train_counts, test_counts)
+        counts["masks"] += bool(entry.mask_file)
+        if entry.split == Split.TRAIN:
+            train.append(sample)
+        else:
+            evaluation.append(sample)
+            eval_ids.append(entry.image_id)
+            eval_types.append(entry.defect_type if defective else None)
+    return SampleSet(train, evaluation, train_counts, test_counts, eval_ids, eval_types)
 
 
 class JobReporter:
@@ -181,13 +182,30 @@ def claim_job(job_id: int, *, worker: str) -> TrainingJob | None:
 
         job.resolved_mode = resolve_mode(project=project, mode=job.mode)
     job.save(update_fields=["labels_counted", "resolved_mode"])
+    snapshots.freeze(job)
     return job
 
 
-def _finish(job_id: int, status: str, error: str = "") -> None:
-    TrainingJob.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+def _finish(job_id: int, status: str, error: str = "", *, error_detail: str = "") -> bool:
+    """End a running job without a model version (failed or cancelled).
+
+    `error` is the sentence for people, `error_detail` the scrubbed exception (webapp/training/failures.py).
+    The labels the run counted at its start count again (the retrain policy, webapp/training/retrain.py).
+    False when the job was no longer running (reaped meanwhile): then nothing is written or given back.
+    """
+    from .retrain import give_back_labels
+
+    ended = TrainingJob.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
+        status=status,
+        error=error,
+        error_detail=error_detail,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
     )
+    snapshots.release(job_id)
+    if ended:
+        give_back_labels(TrainingJob.objects.only("id", "project_id", "labels_counted").get(id=job_id))
+    return bool(ended)
 
 
 def run_training_job(job_id: int, *, worker: str = "") -> str | None:
@@ -207,7 +225,7 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
     reporter.start()
     try:
         project = job.project
-        samples = build_samples(project=project, mode=job.resolved_mode, scratch=scratch)
+        samples = build_samples(job=job, mode=job.resolved_mode, scratch=scratch)
         device = engine.resolve_device()
         cfg = engine.train_config(
             preset=job.preset,
@@ -236,9 +254,14 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
             status = JobStatus.CANCELLED
             _finish(job.id, status)
         else:
+            from . import failures
+
             logger.exception("Training job %s failed", job.id)
             status = JobStatus.FAILED
-            _finish(job.id, status, error=f"{type(exc).__name__}: {exc}"[:4000])
+            error, detail = failures.describe(exc, project_id=job.project_id)
+            if _finish(job.id, status, error=error, error_detail=detail):
+                # Labels that arrived during the run start the next one; without them the policy waits for a label.
+                maybe_auto_retrain(project_id=job.project_id)
     finally:
         reporter.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -254,42 +277,24 @@ def _is_cancellation(exc: Exception) -> bool:
         return False
 
 
-def _metrics(result, samples: SampleSet) -> tuple[dict, float | None, dict]:
-    raw = dict(result.metrics or {})
-    curves = raw.pop("curves", None) or {}
-    metrics = {key: (None if raw.get(key) is None else float(raw[key])) for key in METRIC_KEYS}
-    return metrics, raw.get("threshold"), curves
-
-
-def _threshold_without_test_split(checkpoint: str, samples: SampleSet) -> float:
-    """No test split to choose on: the 0.99 quantile of the model's scores on good training images."""
-    good = [s for s in samples.train if s.label == 0][:THRESHOLD_SAMPLE]
-    predictor = engine.load_predictor(checkpoint, engine.resolve_device())
-    scores = [r.score for r in predictor.predict([s.image_path for s in good])]
-    return engine.select_threshold(scores, [0] * len(scores))
-
-
-def _active_auroc_on(project_id: int, samples: SampleSet) -> tuple[ModelVersion | None, float | None]:
-    """The active version's image AUROC on *this* test split (the split may have changed since it trained)."""
-    active = ModelVersion.objects.filter(project_id=project_id, is_active=True).first()
-    if active is None:
-        return None, None
-    predictor = engine.predictor_for(active)
-    scores = [r.score for r in predictor.predict([s.image_path for s in samples.eval])]
-    labels = [s.label for s in samples.eval]
-    return active, engine.compute_metrics(scores, labels).get("image_auroc")
-
-
 def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
-    metrics, threshold, curves = _metrics(result, samples)
     checkpoint = str(result.checkpoint_path)
-    if threshold is None:
-        threshold = _threshold_without_test_split(checkpoint, samples)
+    # Metrics, threshold and curves from the production predictor's scores, which are also stored as the
+    # version's test predictions (see webapp/training/evaluation.py).
+    evaluated = evaluation.evaluate(checkpoint, result.metrics, samples)
+    metrics, threshold, curves = evaluated.metrics, evaluated.threshold, evaluated.curves
     active, active_auroc = (None, None)
     if metrics["image_auroc"] is not None:
-        active, active_auroc = _active_auroc_on(job.project_id, samples)
+        active, active_auroc = evaluation.active_auroc_on(job.project_id, samples)
     name = f"models/project-{job.project_id}/job-{job.id}-{uuid.uuid4().hex[:8]}.pt"
+    heatmaps = evaluation.store_heatmaps(job.id, evaluated.predictions)
     engine.store_file_atomically(checkpoint, name)
+
+    def discard() -> None:
+        for stored in (name, *heatmaps.values()):
+            engine.delete_stored(stored)
+
+    unused: list[str] = []
     try:
         with transaction.atomic():
             locked = TrainingJob.objects.select_for_update().get(id=job.id)
@@ -297,7 +302,7 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
                 cancelled = locked.cancel_requested and locked.status == JobStatus.RUNNING
                 if cancelled:
                     _finish(job.id, JobStatus.CANCELLED)
-                engine.delete_stored(name)
+                discard()
                 return JobStatus.CANCELLED if cancelled else locked.status
             Project.objects.select_for_update().filter(id=job.project_id).first()
             current = ModelVersion.objects.filter(project_id=job.project_id, is_active=True).first()
@@ -319,7 +324,9 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
                 train_counts=dict(result.train_counts or samples.train_counts),
                 test_counts=samples.test_counts,
                 curves=curves,
+                snapshot=locked.snapshot,
             )
+            unused = evaluation.save_predictions(version, evaluated.predictions, heatmaps)
             history = [{"epoch": int(h["epoch"]), "loss": float(h["loss"])} for h in (result.history or [])]
             TrainingJob.objects.filter(id=job.id).update(
                 status=JobStatus.SUCCEEDED,
@@ -333,8 +340,10 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
             if should_activate(current=current, new_auroc=metrics["image_auroc"], comparison=comparison):
                 activate_version(version=version)
     except Exception:
-        engine.delete_stored(name)
+        discard()
         raise
+    for stored in unused:
+        engine.delete_stored(stored)
     logger.info("Training job %s succeeded: model version %s (%s)", job.id, version.version, metrics)
     return JobStatus.SUCCEEDED
 

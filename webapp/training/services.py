@@ -1,7 +1,8 @@
 """Training jobs and model versions: every write that is not the body of a worker task.
 
 The worker-side bodies live in `runner.py` (training) and `inference.py` (scoring); this module owns
-job creation and cancel, dispatch to the queue, the reaper, automatic retraining and version edits.
+job creation and cancel, dispatch to the queue, the reaper and version edits. The automatic retraining
+policy is in `retrain.py` (its functions stay importable from here).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.queue import enqueue
 from webapp.datasets.models import Image, Label, Project, Split
 
+from . import snapshots
 from .models import ACTIVE_STATUSES, InferenceBatch, JobStatus, ModelVersion, Preset, TrainingJob, TrainingMode, Trigger
 
 logger = logging.getLogger(__name__)
@@ -103,8 +105,21 @@ def cancel_training_job(*, job: TrainingJob) -> TrainingJob:
     return job
 
 
+WORKER_LOST = (
+    "The worker running this training stopped answering {minutes} ago (restarted, shut down or out of memory), "
+    "so the training was given up. Press Train to try again."
+)
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = max(1, round(delta.total_seconds() / 60))
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
 def fail_stale_jobs(*, now=None) -> list[int]:
     """The reaper: running jobs whose heartbeat is older than TRAINING_STALE_AFTER_SECONDS become failed."""
+    from .retrain import give_back_labels
+
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
     failed = []
@@ -113,10 +128,13 @@ def fail_stale_jobs(*, now=None) -> list[int]:
         # Conditional update: a heartbeat that lands meanwhile keeps the job alive.
         updated = TrainingJob.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
             status=JobStatus.FAILED,
-            error=f"worker lost: no heartbeat since {since} (worker {job.worker or 'unknown'})",
+            error=WORKER_LOST.format(minutes=_minutes(now - job.heartbeat_at)),
+            error_detail=f"worker lost: no heartbeat since {since} (worker {job.worker or 'unknown'})",
             finished_at=now,
         )
         if updated:
+            snapshots.release(job.id)
+            give_back_labels(job)
             logger.warning("Training job %s failed: worker %s lost (heartbeat %s)", job.id, job.worker, since)
             failed.append(job.id)
     return failed
@@ -149,11 +167,13 @@ def redispatch_inference_batches(*, now=None) -> list[int]:
 
 def dispatch_and_reap() -> dict:
     """The periodic task body (celery beat): reap lost workers first, so their projects can train again."""
+    from .retrain import maybe_auto_retrain
+
     failed = fail_stale_jobs()
     for job_id in failed:
         project_id = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
         if project_id:
-            maybe_auto_retrain(project_id=project_id)
+            maybe_auto_retrain(project_id=project_id)  # starts only when labels arrived during the lost run
     return {
         "failed": failed,
         "sent": redispatch_queued_jobs(),
@@ -162,63 +182,18 @@ def dispatch_and_reap() -> dict:
     }
 
 
-# --- automatic retraining -------------------------------------------------------------------------------
+# --- automatic retraining: webapp/training/retrain.py ----------------------------------------------------
+
+_RETRAIN_NAMES = ("maybe_auto_retrain", "retrain_status", "on_labels_changed", "give_back_labels")
 
 
-def retrain_status(*, project: Project) -> dict:
-    """What the automatic retraining policy will do next, for the UI ("labels until next run")."""
-    has_model = ModelVersion.objects.filter(project=project).exists()
-    good_train = Image.objects.filter(project=project, split=Split.TRAIN, label=Label.GOOD).count()
-    counted = project.labels_since_training
-    if has_model:
-        until = max(0, project.retrain_after_labels - counted)
-        next_mode = resolve_mode(project=project, mode=TrainingMode.AUTO)
-    else:
-        until = max(0, project.min_good_for_first_model - good_train)
-        next_mode = TrainingMode.UNSUPERVISED
-    return {
-        "auto_retrain": project.auto_retrain,
-        "retrain_after_labels": project.retrain_after_labels,
-        "min_good_for_first_model": project.min_good_for_first_model,
-        "labels_since_training": counted,
-        "good_train_images": good_train,
-        "has_model": has_model,
-        "next_run": "retrain" if has_model else "first_model",
-        "next_mode": next_mode,
-        "labels_until_next_run": until,
-    }
+def __getattr__(name: str):
+    """`services.maybe_auto_retrain` & co. stay importable from here; loaded on first use (no import cycle)."""
+    if name in _RETRAIN_NAMES:
+        from . import retrain
 
-
-def maybe_auto_retrain(*, project_id: int) -> TrainingJob | None:
-    """Queue a training when the project's policy says so; None when it does not (or one is active).
-
-    First model: unsupervised once the train split holds `min_good_for_first_model` good images.
-    After that: every `retrain_after_labels` labels or masks (supervised when defects exist).
-    """
-    project = Project.objects.filter(id=project_id).first()
-    if project is None or not project.auto_retrain:
-        return None
-    if TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists():
-        return None
-    status = retrain_status(project=project)
-    if status["labels_until_next_run"] > 0:
-        return None
-    if status["has_model"] and status["labels_since_training"] == 0:
-        return None
-    mode = TrainingMode.AUTO if status["has_model"] else TrainingMode.UNSUPERVISED
-    try:
-        job = create_training_job(project=project, mode=mode, trigger=Trigger.AUTO)
-    except (Conflict, InvalidInput) as exc:
-        logger.info("Automatic retraining of project %s skipped: %s", project_id, exc.detail)
-        return None
-    logger.info("Automatic retraining: job %s (%s) queued for project %s", job.id, job.resolved_mode, project_id)
-    transaction.on_commit(lambda: dispatch_training_job(job.id))
-    return job
-
-
-def on_labels_changed(sender, project_id: int, **kwargs) -> None:
-    """Receiver of `webapp.datasets.signals.labels_changed` (sent after the commit)."""
-    maybe_auto_retrain(project_id=project_id)
+        return getattr(retrain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- model versions -------------------------------------------------------------------------------------
@@ -226,10 +201,16 @@ def on_labels_changed(sender, project_id: int, **kwargs) -> None:
 
 @transaction.atomic
 def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
-    """Every `is_defective` of the version follows the new threshold (it is computed, never stored)."""
+    """Every `is_defective` of the version follows the new threshold (it is computed, never stored).
+
+    Stored at the scores' precision (`ml.metrics.normalise`: the nearest float32), so a threshold set to a
+    score the API showed equals that score exactly, and that image is defective (`score >= threshold`).
+    """
+    from ml.metrics import normalise
+
     if not 0.0 <= threshold <= 1.0:
         raise InvalidInput("threshold must be between 0 and 1 (scores are probabilities).")
-    version.threshold = threshold
+    version.threshold = normalise(threshold)
     version.save(update_fields=["threshold"])
     return version
 

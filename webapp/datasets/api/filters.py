@@ -1,8 +1,10 @@
-"""Gallery filters and ordering (`?label=&split=&has_mask=&predicted=&ids=&ordering=`)."""
+"""Gallery filters and ordering (`?label=&split=&has_mask=&predicted=&defect_type=&ids=&ordering=`)."""
 
+from django import forms
 from django.db.models import F, QuerySet, Value
 from django_filters import rest_framework as filters
 
+from .. import defect_types
 from ..models import Image, Label, Split
 
 ORDERINGS = {
@@ -17,6 +19,28 @@ class NumberInFilter(filters.BaseInFilter, filters.NumberFilter):
     pass
 
 
+class DefectTypesField(forms.CharField):
+    """`crack,hole` -> ["crack", "hole"]; each name must be a valid defect type."""
+
+    def clean(self, value):
+        names = []
+        for part in (super().clean(value) or "").split(","):
+            try:
+                name = defect_types.clean(part)
+            except ValueError as exc:
+                raise forms.ValidationError(f"{part.strip()[:80]!r}: {exc}") from exc
+            if name is not None:
+                names.append(name)
+        return names
+
+
+class DefectTypeFilter(filters.Filter):
+    field_class = DefectTypesField
+
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        return qs.filter(defect_type__in=value) if value else qs
+
+
 class ImageFilter(filters.FilterSet):
     """Expects the queryset of `selectors.images_for_project` (annotated `score` and `threshold`)."""
 
@@ -28,6 +52,7 @@ class ImageFilter(filters.FilterSet):
         method="filter_predicted",
         help_text="By the active model's prediction; images without one match neither.",
     )
+    defect_type = DefectTypeFilter(help_text="Comma-separated defect types: images with any of them.")
     ids = NumberInFilter(field_name="id", help_text="Comma-separated image ids.")
     ordering = filters.ChoiceFilter(
         choices=[(key, key) for key in ORDERINGS],

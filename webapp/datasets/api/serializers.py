@@ -4,6 +4,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ml.metrics import is_defective
+
+from .. import defect_types
 from ..backbones import available_backbones
 from ..models import Image, ImportJob, Label, Membership, Project, Role, Split
 
@@ -138,6 +141,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "label",
             "split",
             "has_mask",
+            "defect_type",
             "created_at",
             "file_url",
             "thumbnail_url",
@@ -172,7 +176,7 @@ class ImageSerializer(serializers.ModelSerializer):
         return {
             "model": prediction.model_version_id,
             "score": prediction.score,
-            "is_defective": prediction.is_defective,
+            "is_defective": is_defective(prediction.score, prediction.model_version.threshold),
             "heatmap_url": self._url("prediction-heatmap", prediction.pk),
             "created_at": _DATETIME.to_representation(prediction.created_at),
         }
@@ -196,9 +200,49 @@ class ImageUploadSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(), allow_empty=False, help_text="One or more images.")
 
 
+@extend_schema_field({"type": "string", "nullable": True, "maxLength": defect_types.MAX_LENGTH})
+class DefectTypeField(serializers.Field):
+    """A defect type name (see webapp.datasets.defect_types); "" or null means none."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return defect_types.clean(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value):
+        return value
+
+
+class DefectTypeCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField(help_text="Images of the project with this defect type.")
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+class DefectTypeListField(serializers.Field):
+    """Defect types to match: comma-separated like the query string, or a JSON list of names."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and all(isinstance(name, str) for name in data):
+            data = ",".join(data)
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a comma-separated string or a list of strings.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class ImageUpdateSerializer(serializers.Serializer):
     label = serializers.ChoiceField(choices=Label.choices, required=False)
     split = serializers.ChoiceField(choices=Split.choices, required=False)
+    defect_type = DefectTypeField(
+        required=False, help_text='The kind of defect, free text (at most 64 characters, no commas); "" or null clears.'
+    )
 
 
 class ImageFilterSerializer(serializers.Serializer):
@@ -208,6 +252,7 @@ class ImageFilterSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=Split.choices, required=False, allow_blank=True)
     has_mask = serializers.BooleanField(required=False, allow_null=True, default=None)
     predicted = serializers.ChoiceField(choices=["defective", "good"], required=False, allow_blank=True)
+    defect_type = DefectTypeListField(required=False, help_text="Any of these defect types (comma-separated).")
 
 
 class BulkSerializer(serializers.Serializer):
@@ -235,6 +280,12 @@ class ImportCreateSerializer(serializers.Serializer):
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
+    updated = serializers.IntegerField(
+        read_only=True, help_text="Images already in the project that took a label, split, mask or defect type."
+    )
+    kept = serializers.IntegerField(
+        read_only=True, help_text="Images already in the project that kept a value a person set over the archive's."
+    )
     queue = serializers.SerializerMethodField(help_text="'ok', 'unavailable' (the job waits for the broker) or null.")
 
     class Meta:
@@ -248,6 +299,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "created",
             "duplicates",
             "masks",
+            "updated",
+            "kept",
             "skipped",
             "errors",
             "error",

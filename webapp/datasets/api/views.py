@@ -215,6 +215,20 @@ class ProjectImageListView(ProjectScopedMixin, generics.ListAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class ProjectDefectTypeListView(ProjectScopedMixin, generics.GenericAPIView):
+    """The project's defect types with how many images have each, by name (the gallery's filter and the
+    labeller's suggestions)."""
+
+    project_permission = IsProjectMember
+    serializer_class = s.DefectTypeCountSerializer
+    queryset = Image.objects.none()  # for the schema; requests use the project's images
+
+    @extend_schema(tags=["images"], responses={200: s.DefectTypeCountSerializer(many=True), **errors(404)})
+    def get(self, request, project_id):
+        page = self.paginate_queryset(selectors.defect_types_for_project(self.get_project()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
 class ProjectImageBulkView(ProjectScopedMixin, APIView):
     """Label, move between splits or delete many images: by `ids`, or every image matching `filter`."""
 
@@ -249,7 +263,7 @@ class ProjectImageBulkView(ProjectScopedMixin, APIView):
 
 
 class ImageDetailView(APIView):
-    """One image. PATCH `label` / `split` (owners, labellers); DELETE removes it with its files."""
+    """One image. PATCH `label` / `split` / `defect_type` (owners, labellers); DELETE removes it with its files."""
 
     permission_classes = [*APIView.permission_classes, CanEditProjectData]
     parser_classes = [JSONParser, FormParser, MultiPartParser]

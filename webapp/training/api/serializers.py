@@ -2,7 +2,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ml.metrics import is_defective
+
+from ..failures import scrub_paths
 from ..models import InferenceBatch, InferenceItem, ModelVersion, Preset, TrainingJob, TrainingMode
+from ..retrain import STATES
 from ..runner import METRIC_KEYS
 
 
@@ -17,8 +21,36 @@ class HistoryEntrySerializer(serializers.Serializer):
     loss = serializers.FloatField()
 
 
+class SnapshotCountsSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    good = serializers.IntegerField()
+    defective = serializers.IntegerField()
+    masks = serializers.IntegerField()
+
+
+class SnapshotChangesSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    relabelled = serializers.IntegerField()
+    masks = serializers.IntegerField(help_text="Masks new or replaced.")
+    moved = serializers.IntegerField(help_text="Images moved between the train and test splits.")
+
+
+class SnapshotSerializer(SnapshotCountsSerializer):
+    train = SnapshotCountsSerializer()
+    test = SnapshotCountsSerializer()
+    previous_version = serializers.IntegerField(allow_null=True, help_text="The version `changed` is measured against.")
+    changed = SnapshotChangesSerializer(allow_null=True, help_text="Null for a project's first version.")
+
+
+SNAPSHOT_HELP = "What the run trains and evaluates on, frozen at its start (null before it starts)."
+
+
 class TrainingJobSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
+    error = serializers.SerializerMethodField(help_text="Why the job failed, in a sentence for people.")
+    error_detail = serializers.SerializerMethodField(help_text="The exception for engineers (no server paths).")
+    snapshot = serializers.SerializerMethodField(help_text=SNAPSHOT_HELP)
     model = serializers.SerializerMethodField(help_text="Id of the model version the job produced, if any.")
     history = HistoryEntrySerializer(many=True, read_only=True)
     resolved_mode = serializers.CharField(read_only=True, help_text="unsupervised | supervised: what `auto` became.")
@@ -39,6 +71,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "epochs",
             "history",
             "error",
+            "error_detail",
+            "snapshot",
             "cancel_requested",
             "device",
             "worker",
@@ -56,6 +90,23 @@ class TrainingJobSerializer(serializers.ModelSerializer):
         version = getattr(job, "model_version", None)  # reverse one-to-one: AttributeError when none
         return version.id if version else None
 
+    # Scrubbed again on the way out: rows written before error_detail existed hold the raw exception.
+    def get_error(self, job: TrainingJob) -> str:
+        return scrub_paths(job.error)
+
+    def get_error_detail(self, job: TrainingJob) -> str:
+        return scrub_paths(job.error_detail)
+
+    @extend_schema_field(SnapshotSerializer(allow_null=True))
+    def get_snapshot(self, job: TrainingJob) -> dict | None:
+        return job.snapshot
+
+
+class PerDefectTypeSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Defective test images of this type.")
+    recall = serializers.FloatField(allow_null=True, help_text="Share of them with score >= threshold.")
+    image_auroc = serializers.FloatField(allow_null=True, help_text="This type vs all good test images.")
+
 
 class MetricsSerializer(serializers.Serializer):
     image_auroc = serializers.FloatField(allow_null=True)
@@ -65,6 +116,12 @@ class MetricsSerializer(serializers.Serializer):
     f1 = serializers.FloatField(allow_null=True)
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
+    per_defect_type = serializers.DictField(
+        child=PerDefectTypeSerializer(),
+        allow_null=True,
+        help_text="{<type>: {count, recall, image_auroc}} over the test split's defective images of each type "
+        "(untyped defects are under no key); null for versions trained before it was measured.",
+    )
 
 
 class TrainCountsSerializer(serializers.Serializer):
@@ -83,6 +140,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         help_text="The active version this one was compared with at activation, on the same test split."
     )
     curves = serializers.JSONField(read_only=True, help_text="{roc: {fpr, tpr}, pr: {precision, recall}, histogram}")
+    snapshot = serializers.SerializerMethodField(help_text="What this version trained and was evaluated on.")
 
     class Meta:
         model = ModelVersion
@@ -103,16 +161,21 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "metrics",
             "compared_with",
             "curves",
+            "snapshot",
         ]
         read_only_fields = [f for f in fields if f != "threshold"]
 
     @extend_schema_field(MetricsSerializer)
     def get_metrics(self, version: ModelVersion) -> dict:
         stored = version.metrics or {}
-        return {key: stored.get(key) for key in METRIC_KEYS}
+        return {**{key: stored.get(key) for key in METRIC_KEYS}, "per_defect_type": stored.get("per_defect_type")}
 
     def get_compared_with(self, version: ModelVersion) -> dict | None:
         return (version.metrics or {}).get("compared_with")
+
+    @extend_schema_field(SnapshotSerializer(allow_null=True))
+    def get_snapshot(self, version: ModelVersion) -> dict | None:
+        return version.snapshot
 
 
 class ThresholdSerializer(serializers.Serializer):
@@ -124,10 +187,13 @@ class PredictionSerializer(serializers.Serializer):
     model = serializers.IntegerField(source="model_version_id")
     image = serializers.IntegerField(source="image_id")
     score = serializers.FloatField()
-    is_defective = serializers.BooleanField()
+    is_defective = serializers.SerializerMethodField(help_text="score >= threshold (ml.metrics.is_defective).")
     threshold = serializers.FloatField(source="model_version.threshold")
     heatmap_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
+
+    def get_is_defective(self, prediction) -> bool:
+        return is_defective(prediction.score, prediction.model_version.threshold)
 
     def get_heatmap_url(self, prediction) -> str:
         return self.context["request"].build_absolute_uri(reverse("prediction-heatmap", args=[prediction.id]))
@@ -179,7 +245,7 @@ class InferenceItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_is_defective(self, item) -> bool | None:
-        return None if item.score is None else item.score >= item.batch.model_version.threshold
+        return None if item.score is None else is_defective(item.score, item.batch.model_version.threshold)
 
     def get_heatmap_url(self, item) -> str | None:
         if not item.heatmap:
@@ -187,7 +253,20 @@ class InferenceItemSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("inference-item-heatmap", args=[item.id]))
 
 
+class JobBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+
+
 class TrainingStatusSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=STATES, help_text="What the retrain policy does next.")
+    reason = serializers.CharField(help_text="The policy's state in a sentence, shown verbatim by the page.")
+    last_job = JobBriefSerializer(allow_null=True, help_text="The newest finished job.")
+    pending = SnapshotSerializer(
+        allow_null=True,
+        help_text="The snapshot a run started now would freeze (null while a job is queued or running).",
+    )
     auto_retrain = serializers.BooleanField()
     retrain_after_labels = serializers.IntegerField()
     min_good_for_first_model = serializers.IntegerField()

@@ -225,7 +225,7 @@ class ModelExportView(GenericAPIView):
         try:
             checkpoint = engine.local_path(version.checkpoint.name, scratch)
             out = scratch / f"model{EXPORT_FORMATS[fmt]}"
-            engine.export_model(checkpoint, str(out), fmt)
+            engine.export_model(checkpoint, str(out), fmt, threshold=version.threshold)
             # The open handle keeps the data readable after the folder goes, so nothing is left behind.
             handle = open(out, "rb")  # noqa: SIM115 - FileResponse closes it after streaming
         finally:

@@ -1,0 +1,142 @@
+"""A new model version's metrics, threshold and test-split predictions, from the scores the product shows.
+
+`ml.fit` evaluates its in-memory model (eager PyTorch); the product scores with `ml.Predictor` on the
+stored checkpoint (onnxruntime on the CPU, fp16 autocast on CUDA). The two disagree by ~1e-6, enough to
+put a test image on the other side of a threshold chosen on fit's scores (a threshold of 0.5592885
+over a stored score of 0.5592876). So the version's image metrics, threshold, curves and per-defect-type
+figures are computed here, with the production predictor (`engine.load_predictor`, as `predictor_for`
+loads it) on the checkpoint that is stored, and exactly those scores, with their heatmaps, are stored
+as the version's predictions of its test images. The scoring pass skips images that already have a
+prediction by the version, so the score the gallery shows for a test image is the score the metrics used.
+
+Pixel AUROC and AUPRO are kept from fit's evaluation: they need the working-resolution maps and masks,
+use no threshold, and are never compared with a stored score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from . import engine
+from .inference import store_bytes
+from .models import ModelVersion, Prediction
+
+METRIC_KEYS = ("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1", "precision", "recall")
+PIXEL_KEYS = ("pixel_auroc", "aupro")
+# Images scored to set a threshold when the test split has none to give (0.99 quantile of good scores).
+THRESHOLD_SAMPLE = 64
+
+
+@dataclass
+class TestPrediction:
+    image_id: int | None  # None: the sample set carried no image ids (nothing to store)
+    score: float
+    heatmap_png: bytes
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # METRIC_KEYS + per_defect_type
+    threshold: float
+    curves: dict
+    predictions: list[TestPrediction] = field(default_factory=list)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _parallel(values: list, n: int) -> list:
+    return list(values) if len(values) == n else [None] * n
+
+
+def score_test_split(predictor, samples) -> list[TestPrediction]:
+    """Scores (at the product's precision) and heatmap PNGs of the test images, chunk by chunk (full-size
+    maps are encoded at once, never all held)."""
+    from ml.metrics import normalise
+
+    ids = _parallel(samples.eval_image_ids, len(samples.eval))
+    batch = max(1, settings.INFERENCE_BATCH_SIZE)
+    out: list[TestPrediction] = []
+    for start in range(0, len(samples.eval), batch):
+        chunk = samples.eval[start : start + batch]
+        results = predictor.predict([s.image_path for s in chunk], batch_size=batch)
+        for image_id, result in zip(ids[start : start + batch], results, strict=True):
+            out.append(TestPrediction(image_id, normalise(result.score), engine.heatmap_png(result.anomaly_map)))
+    return out
+
+
+def threshold_on_good_train_images(predictor, samples) -> float:
+    """No test split to choose on: the 0.99 quantile of the model's scores on good training images."""
+    from ml.metrics import normalise
+
+    good = [s for s in samples.train if s.label == 0][:THRESHOLD_SAMPLE]
+    scores = [normalise(r.score) for r in predictor.predict([s.image_path for s in good])]
+    return engine.select_threshold(scores, [0] * len(scores))
+
+
+def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
+    """Metrics on the test split from the production predictor's scores (see the module docstring)."""
+    from ml.metrics import per_defect_type
+
+    predictor = engine.load_predictor(checkpoint, engine.resolve_device())
+    if not samples.eval:
+        metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}}
+        return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
+    predictions = score_test_split(predictor, samples)
+    scores = [p.score for p in predictions]
+    labels = [s.label for s in samples.eval]
+    # Only defects to test on: the threshold comes from good training images (a quantile of defect scores
+    # would call nearly every defect good).
+    chosen = None if 0 in labels else threshold_on_good_train_images(predictor, samples)
+    computed = engine.compute_metrics(scores, labels, threshold=chosen)
+    threshold = float(computed["threshold"])
+    metrics = {key: _number(computed.get(key)) for key in METRIC_KEYS}
+    metrics.update({key: _number((fit_metrics or {}).get(key)) for key in PIXEL_KEYS})
+    types = _parallel(samples.eval_defect_types, len(samples.eval))
+    metrics["per_defect_type"] = per_defect_type(scores, labels, types, threshold)
+    return Evaluation(metrics, threshold, computed.get("curves") or {}, predictions)
+
+
+def active_auroc_on(project_id: int, samples) -> tuple[ModelVersion | None, float | None]:
+    """The active version's image AUROC on *this* test split (the split may have changed since it trained)."""
+    active = ModelVersion.objects.filter(project_id=project_id, is_active=True).first()
+    if active is None:
+        return None, None
+    predictor = engine.predictor_for(active)
+    scores = [r.score for r in predictor.predict([s.image_path for s in samples.eval])]
+    labels = [s.label for s in samples.eval]
+    return active, engine.compute_metrics(scores, labels).get("image_auroc")
+
+
+def store_heatmaps(job_id: int, predictions: list[TestPrediction]) -> dict[int, str]:
+    """Write the test predictions' heatmaps before the version's transaction; image id -> stored name."""
+    return {
+        p.image_id: store_bytes(f"predictions/job-{job_id}/{p.image_id}.png", p.heatmap_png)
+        for p in predictions
+        if p.image_id is not None
+    }
+
+
+def save_predictions(version: ModelVersion, predictions: list[TestPrediction], heatmaps: dict[int, str]) -> list[str]:
+    """Prediction rows of the version for its test images (inside the version's transaction, before the
+    activation queues the scoring pass). Returns the heatmap names left unused (images deleted meanwhile)."""
+    from webapp.datasets.models import Image
+
+    wanted = [p for p in predictions if p.image_id in heatmaps]
+    # Locked so that an image cannot be deleted between this check and the commit.
+    alive = set(
+        Image.objects.select_for_update()
+        .filter(project_id=version.project_id, id__in=[p.image_id for p in wanted])
+        .values_list("id", flat=True)
+    )
+    Prediction.objects.bulk_create(
+        [
+            Prediction(image_id=p.image_id, model_version=version, score=p.score, heatmap=heatmaps[p.image_id])
+            for p in wanted
+            if p.image_id in alive
+        ]
+    )
+    return [name for image_id, name in heatmaps.items() if image_id not in alive]
