@@ -175,3 +175,18 @@ def test_errors_django_renders_itself_become_json_under_api(api_client, settings
 def test_html_pages_outside_api_stay_html(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and "text/html" in response["Content-Type"]
+
+
+def test_enqueue_by_name_finds_the_registered_task_and_its_queue_in_a_fresh_process():
+    """A web process has imported no tasks module when it first enqueues: the name must still resolve."""
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from webapp.core.queue import task_named; "
+        "print(task_named('training.run_job').queue, task_named('datasets.import_archive').queue)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["train", "infer"]

@@ -104,6 +104,29 @@ def test_the_periodic_task_is_scheduled_and_collects(project, settings):
     assert not default_storage.exists(image.file.name)
 
 
+def test_command_and_task_keep_the_files_of_a_running_job(tproject, fake_ml, sent, settings):
+    from webapp.core.tasks import collect_files_task
+    from webapp.training import services
+    from webapp.training.runner import claim_job
+
+    # given a running job whose snapshot names an image that was deleted since
+    job = services.create_training_job(project=tproject)
+    claim_job(job.id, worker="w")
+    image = Image.objects.filter(project=tproject).order_by("id").first()
+    datasets.image_delete(image=image)
+    orphan = default_storage.save("images/zz/orphan.png", ContentFile(b"nobody's"))
+    settings.FILES_COLLECT_GRACE_SECONDS = 0
+
+    # when both the command and the periodic task run, twice each
+    for _ in range(2):
+        call_command("collect_files", "--grace", "0", stdout=StringIO())
+        collect_files_task()
+
+    # then the image file is still there for the run, while a file nothing names is gone
+    assert default_storage.exists(image.file.name)
+    assert not default_storage.exists(orphan)
+
+
 def test_a_model_version_keeps_the_files_its_snapshot_names(tproject, fake_ml, sent):
     from webapp.training import services
     from webapp.training.runner import run_training_job

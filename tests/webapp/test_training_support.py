@@ -163,7 +163,7 @@ def sent(monkeypatch):
     def fake_enqueue(task, *args, **kwargs):
         if not outbox.broker_up:
             return False
-        outbox.append((task.name, args))
+        outbox.append((task if isinstance(task, str) else task.name, args))
         return True
 
     from webapp.training import inference, services

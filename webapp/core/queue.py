@@ -2,6 +2,9 @@
 
 API.md: when the task queue is unreachable the request's data is still saved. Callers keep their job
 row `queued` when `enqueue` returns False and say so in the response; a dispatcher re-sends later.
+
+Services name the task (`enqueue("training.run_job", job_id)`) instead of importing it: tasks call
+services, never the other way round, and this module is the one place that turns a name into a send.
 """
 
 import logging
@@ -15,8 +18,26 @@ logger = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 2.0
 
 
+def task_named(name: str):
+    """The registered Celery task called `name` (its own queue and options come with it)."""
+    from celery.exceptions import NotRegistered
+
+    from webapp.config.celery import app
+
+    try:
+        return app.tasks[name]
+    except NotRegistered:
+        # Outside a worker the apps' tasks modules are imported on first need (autodiscovery).
+        app.loader.import_default_modules()
+        return app.tasks[name]
+
+
 def enqueue(task, *args, **kwargs) -> bool:
-    """Send `task(*args, **kwargs)` to its queue. Returns False (and logs) when the broker is unreachable."""
+    """Send `task(*args, **kwargs)` to its queue; `task` is a task or a registered task's name.
+
+    Returns False (and logs) when the broker is unreachable."""
+    if isinstance(task, str):
+        task = task_named(task)
     app = task.app
     if app.conf.task_always_eager:
         task.apply_async(args=args, kwargs=kwargs)

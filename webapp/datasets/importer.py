@@ -68,9 +68,7 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
 def dispatch(job: ImportJob) -> bool:
     from webapp.core.queue import enqueue
 
-    from .tasks import import_archive
-
-    return enqueue(import_archive, job.pk)
+    return enqueue("datasets.import_archive", job.pk)
 
 
 def redispatch_and_reap(*, queued_after_s: float = 60.0, stale_after_s: float = STALE_AFTER_S) -> dict:

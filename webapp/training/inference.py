@@ -237,8 +237,6 @@ def create_inference_batch(*, project: Project, created_by=None, uploads: Iterab
 
 def dispatch_inference_batch(batch_id: int) -> bool:
     """Send one task per chunk that still has work. False when the broker is unreachable."""
-    from .tasks import run_inference_chunk_task
-
     chunks = (
         InferenceItem.objects.filter(batch_id=batch_id, processed_at__isnull=True)
         .values_list("chunk", flat=True)
@@ -246,7 +244,7 @@ def dispatch_inference_batch(batch_id: int) -> bool:
         .order_by("chunk")
     )
     for chunk in chunks:
-        if not enqueue(run_inference_chunk_task, batch_id, chunk):
+        if not enqueue("training.run_inference_chunk", batch_id, chunk):
             return False
     InferenceBatch.objects.filter(id=batch_id).update(dispatched_at=timezone.now())
     return True

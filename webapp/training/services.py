@@ -78,9 +78,7 @@ def create_training_job(
 
 def dispatch_training_job(job_id: int) -> bool:
     """Send the job to queue `train`. False (job stays queued, the dispatcher retries) when the broker is down."""
-    from .tasks import run_training_job_task
-
-    if not enqueue(run_training_job_task, job_id):
+    if not enqueue("training.run_job", job_id):
         return False
     TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
         dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1
@@ -231,9 +229,7 @@ def activate_version(*, version: ModelVersion) -> ModelVersion:
 
 
 def dispatch_scoring(version_id: int) -> bool:
-    from .tasks import score_project_task
-
-    if not enqueue(score_project_task, version_id):
+    if not enqueue("training.score_project", version_id):
         return False
     ModelVersion.objects.filter(id=version_id).update(scoring_dispatched_at=timezone.now())
     return True
