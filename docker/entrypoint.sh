@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Roles of the one image: web | worker | beat | manage ARGS...
+# Roles of the one image: web | worker | gpu-workers | beat | manage ARGS...
 set -euo pipefail
 cd /app
 role="${1:-web}"
@@ -16,6 +16,10 @@ case "$role" in
     # WORKER_QUEUES=train,infer for a GPU worker that trains and scores; infer for a scoring-only worker.
     exec celery -A webapp.config worker -Q "${WORKER_QUEUES:-train,infer}" \
       --concurrency "${WORKER_CONCURRENCY:-1}" -n "${WORKER_NAME:-worker}@%h" --loglevel INFO
+    ;;
+  gpu-workers)
+    # One worker per visible GPU (CUDA_VISIBLE_DEVICES each): one training per GPU at a time.
+    exec bash /app/scripts/gpu_workers.sh
     ;;
   beat)
     exec celery -A webapp.config beat --schedule /data/celerybeat-schedule --loglevel INFO

@@ -29,7 +29,7 @@ def settings_env_names() -> set[str]:
 
 def entrypoint_roles() -> set[str]:
     source = (DOCKER / "entrypoint.sh").read_text()
-    return set(re.findall(r"^\s*([a-z]+)\)\s*$", source, flags=re.MULTILINE))
+    return set(re.findall(r"^\s*([a-z][a-z-]*)\)\s*$", source, flags=re.MULTILINE))
 
 
 def test_settings_reader_finds_the_documented_names():
@@ -105,3 +105,11 @@ def test_web_waits_for_healthy_database_and_broker(compose):
     assert depends["redis"]["condition"] == "service_healthy"
     env = compose["services"]["web"]["environment"]
     assert env["DATABASE_URL"].startswith("postgres://") and env["CELERY_BROKER_URL"].startswith("redis://")
+
+
+def test_the_multi_gpu_worker_takes_every_gpu_and_runs_the_per_gpu_launcher(compose):
+    worker = compose["services"]["worker-multi-gpu"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["count"] == "all" and "gpu" in devices[0]["capabilities"]
+    assert worker["command"] == ["gpu-workers"] and worker["image"] == compose["services"]["worker-gpu"]["image"]
+    assert "scripts/gpu_workers.sh" in (DOCKER / "entrypoint.sh").read_text()
