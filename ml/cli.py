@@ -33,6 +33,17 @@ def _progress_bar() -> tuple[Callable[[Any], None], Any]:
     return update, bar
 
 
+def _image_size(text: str) -> int | tuple[int, int] | str:
+    """``--image-size``: ``256`` (square), ``640x232`` (height x width) or ``auto``."""
+    from ml.geometry import AUTO, compact, parse_size
+
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return size if size == AUTO else compact(size)
+
+
 def _samples(data: str, split: str, mode: str, split_column: str | None) -> list:
     from ml.data import read_dataset
 
@@ -53,6 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["weights"] = args.weights
     if args.score:
         overrides["score"] = args.score
+    if args.tiling:
+        overrides["tiling"] = args.tiling
     config = TrainConfig.from_preset(
         args.preset,
         mode=args.mode,
@@ -81,6 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "checkpoint": str(out),
         "seconds": round(result.seconds, 1),
         "device": result.device,
+        "image_size": result.config.to_dict()["image_size"] if result.config else None,
+        "tiling": result.config.tiling if result.config else None,
         "train_counts": result.train_counts,
         "history": result.history,
         **{k: result.metrics.get(k) for k in JSON_KEYS if result.metrics},
@@ -194,7 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--split-column", help="CSV split column (default: split_<mode>)")
     train.add_argument("--backbone", default="efficientnet_lite0")
     train.add_argument("--weights", help="backbone weights file")
-    train.add_argument("--image-size", type=int, default=256)
+    train.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=256,
+        help="working resolution: 256 (square), 640x232 (height x width) or auto (from the images' aspect ratio)",
+    )
+    train.add_argument("--tiling", help="tiled mode: off (default), RxC (e.g. 2x2) or auto; see docs/ml.md")
     train.add_argument("--epochs", type=int, help="override the preset's epoch count")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--score", choices=("cls", "seg", "mean"), help="image score variant")

@@ -42,19 +42,52 @@ def to_pil(image: ImageInput) -> Image.Image:
     return pil.convert("RGB")
 
 
-def image_to_tensor(image: ImageInput, size: int) -> torch.Tensor:
-    """-> ``3 x size x size`` float32 in [0, 1] (bilinear resize)."""
-    pil = to_pil(image).resize((size, size), Image.BILINEAR)
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """An int (square) or ``(height, width)`` -> ``(height, width)``."""
+    if isinstance(size, int):
+        return (size, size)
+    h, w = size
+    return (int(h), int(w))
+
+
+def image_to_tensor(image: ImageInput, size: int | Sequence[int]) -> torch.Tensor:
+    """-> ``3 x H x W`` float32 in [0, 1] (bilinear resize); ``size`` is an int (square) or ``(H, W)``."""
+    h, w = _hw(size)
+    pil = to_pil(image).resize((w, h), Image.BILINEAR)
     return torch.from_numpy(np.array(pil, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
 
-def load_mask(path: str | Path | None, size: int) -> torch.Tensor:
-    """-> ``1 x size x size`` float32 in {0, 1}; zeros when ``path`` is None."""
+def load_mask(path: str | Path | None, size: int | Sequence[int]) -> torch.Tensor:
+    """-> ``1 x H x W`` float32 in {0, 1}; zeros when ``path`` is None. ``size``: an int (square) or ``(H, W)``."""
+    h, w = _hw(size)
     if path is None:
-        return torch.zeros(1, size, size)
+        return torch.zeros(1, h, w)
     with Image.open(path) as opened:
-        mask = opened.convert("L").resize((size, size), Image.BILINEAR)
+        mask = opened.convert("L").resize((w, h), Image.BILINEAR)
     return torch.from_numpy((np.array(mask) > 127).astype(np.float32))[None]
+
+
+def sample_tensors(sample: Sample, size: int | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image ``3 x H x W``, mask ``1 x H x W``) of a sample at the working resolution; a tile of a tiled
+    sample (``ml.tiling.TileSample``: has ``box`` and ``full``) is cut from the image resized to ``full``."""
+    box = getattr(sample, "box", None)
+    if box is None:
+        return image_to_tensor(sample.image_path, size), load_mask(sample.mask_path, size)
+    (h, w), (top, left) = _hw(size), box
+    image = _full_image(sample.image_path, tuple(sample.full))
+    mask = load_mask(sample.mask_path, sample.full)
+    return image[:, top : top + h, left : left + w], mask[:, top : top + h, left : left + w]
+
+
+_last_full: list = [None, None]
+
+
+def _full_image(path: str, full: tuple[int, int]) -> torch.Tensor:
+    """The tiles of one image come one after another: decode it once for all of them."""
+    key = (path, full)
+    if _last_full[0] != key:
+        _last_full[:] = [key, image_to_tensor(path, full)]
+    return _last_full[1]
 
 
 def augment(tensor: torch.Tensor, name: str) -> torch.Tensor:
@@ -184,8 +217,8 @@ class FeatureCache:
         extractor: torch.nn.Module,
         samples: Sequence[Sample],
         entries: list[CacheEntry],
-        image_size: int,
-        feature_size: int,
+        image_size: int | Sequence[int],
+        feature_size: int | Sequence[int],
         device: torch.device,
         batch_size: int = 16,
         on_batch: Callable[[int, int], None] | None = None,
@@ -200,8 +233,9 @@ class FeatureCache:
             images = []
             for entry in chunk:
                 sample = samples[entry.sample_index]
-                images.append(augment(image_to_tensor(sample.image_path, image_size), entry.augmentation))
-                mask = augment(load_mask(sample.mask_path, image_size), entry.augmentation)
+                image, mask = sample_tensors(sample, image_size)
+                images.append(augment(image, entry.augmentation))
+                mask = augment(mask, entry.augmentation)
                 masks.append(downsample_mask(mask[None], feature_size)[0])
                 labels.append(float(sample.label))
                 valid.append(sample.label == 0 or sample.mask_path is not None)
@@ -221,6 +255,7 @@ class FeatureCache:
         )
 
 
-def downsample_mask(masks: torch.Tensor, size: int) -> torch.Tensor:
-    """``B x 1 x H x W`` -> ``B x 1 x size x size``: bilinear, binarised at 0.5 (as in the paper)."""
-    return (F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False) > 0.5).float()
+def downsample_mask(masks: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """``B x 1 x H x W`` -> ``B x 1 x h x w`` (``size``: int or ``(h, w)``): bilinear, binarised at 0.5 (as in the
+    paper)."""
+    return (F.interpolate(masks, size=_hw(size), mode="bilinear", align_corners=False) > 0.5).float()

@@ -28,18 +28,22 @@ def export_onnx(
     checkpoint = load_checkpoint(checkpoint_path)
     model, config = model_from_checkpoint(checkpoint)
     wrapper = ExportWrapper(model, config.score).eval()
-    size = config.image_size
-    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    height, width = config.size
+    example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))
     out_path = Path(out_path)
     model_bytes = _with_threshold(
-        onnx_bytes(wrapper, size, opset=opset, example=example),
+        onnx_bytes(wrapper, (height, width), opset=opset, example=example),
         checkpoint.get("threshold") if threshold is None else threshold,
+        config,
     )
     _save_atomic(model_bytes, out_path)
     report: dict[str, Any] = {
         "path": str(out_path),
         "opset": opset,
-        "image_size": size,
+        "image_size": config.image_size,
+        "image_height": height,
+        "image_width": width,
+        "tiling": config.tiling,
         "inputs": ONNX_INPUTS,
         "outputs": ONNX_OUTPUTS,
         "max_abs_diff": None,
@@ -56,13 +60,22 @@ def export_onnx(
     return report
 
 
-def _with_threshold(model_bytes: bytes, threshold: float | None) -> bytes:
-    if threshold is None:
+def _with_threshold(model_bytes: bytes, threshold: float | None, config: Any = None) -> bytes:
+    """Metadata: ``threshold`` + ``decision_rule``; the input geometry (``image_height``, ``image_width``) and, in
+    tiled mode, ``tiling`` / ``tile_overlap`` (the model then scores one tile: cut and stitch as ml/tiling.py)."""
+    props: list[tuple[str, str]] = []
+    if threshold is not None:
+        props += [("threshold", repr(float(threshold))), ("decision_rule", "score >= threshold")]
+    if config is not None:
+        props += [("image_height", str(config.image_height)), ("image_width", str(config.image_width))]
+        if config.tiling != "off":
+            props += [("tiling", config.tiling), ("tile_overlap", repr(float(config.tile_overlap)))]
+    if not props:
         return model_bytes
     import onnx
 
     model = onnx.load_from_string(model_bytes)
-    for key, value in (("threshold", repr(float(threshold))), ("decision_rule", "score >= threshold")):
+    for key, value in props:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model.SerializeToString()

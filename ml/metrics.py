@@ -277,3 +277,33 @@ def compute_metrics(
             result["aupro"] = aupro([m for m, _ in pairs], [k for _, k in pairs])
     result["curves"] = curves
     return result
+
+
+INVERTED_AUROC = 0.5
+
+
+def quality_warnings(metrics: dict[str, Any] | None, backbone: str | None = None) -> list[dict[str, str]]:
+    """Warnings about a trained model, from its test metrics (and backbone): ``[{code, detail}]``.
+
+    - ``inverted``: test image AUROC below 0.5, the model ranks defective images *below* good ones; its verdicts
+      are worse than a coin. Retrain (more good images, masks on a few defects, supervised mode) before use.
+    - ``non_commercial_backbone``: the backbone's weights carry a non-commercial licence (ml.registry).
+    """
+    warnings = []
+    auroc_value = (metrics or {}).get("image_auroc")
+    if auroc_value is not None and auroc_value < INVERTED_AUROC:
+        warnings.append(
+            {
+                "code": "inverted",
+                "detail": f"Test image AUROC is {auroc_value:.2f} (< 0.5): this model scores defective test images "
+                "lower than good ones. Do not activate it; add labelled defects (masks) or good images and retrain.",
+            }
+        )
+    if backbone is not None:
+        from ml.registry import NON_COMMERCIAL, licence_of
+
+        if backbone in NON_COMMERCIAL:
+            warnings.append(
+                {"code": "non_commercial_backbone", "detail": f"Backbone {backbone}: {licence_of(backbone)}."}
+            )
+    return warnings

@@ -15,6 +15,7 @@ from torch import nn
 from ml.backbones import build_extractor
 from ml.config import TrainConfig
 from ml.data import ImageInput, Sample, image_to_tensor, load_mask, to_pil
+from ml.tiling import grid_from, image_scores
 from ml.torch_model import InferenceOutput, Supersimplenet
 
 FORMAT_VERSION = 1
@@ -88,7 +89,9 @@ def _has_onnxruntime() -> bool:
 
 
 class ExportWrapper(nn.Module):
-    """``images`` ``B x 3 x S x S`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x S x S``), both in [0, 1]."""
+    """``images`` ``B x 3 x H x W`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x H x W``), both in [0, 1].
+
+    H x W is the working resolution (in tiled mode: one tile; the caller cuts and stitches, ml/tiling.py)."""
 
     def __init__(self, model: nn.Module, score: str) -> None:
         super().__init__()
@@ -129,7 +132,7 @@ class Predictor:
     def _onnx_session(self) -> Any:
         import onnxruntime as ort
 
-        model = onnx_bytes(ExportWrapper(self.model, self.config.score).eval(), self.image_size)
+        model = onnx_bytes(ExportWrapper(self.model, self.config.score).eval(), self.size)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
@@ -146,7 +149,12 @@ class Predictor:
         self._session: Any = None
         self.config = config
         self.model = model.to(device).eval()
-        self.image_size = config.image_size
+        self.image_size = config.image_size  # int when square, else (height, width)
+        self.size: tuple[int, int] = config.size  # the model's input (one tile in tiled mode), height x width
+        self.grid = grid_from(config.tiling, self.size, config.tile_overlap)
+        # What an image is resized to before the model (or the tiles) see it: the working resolution, or the
+        # whole tile grid in tiled mode. Maps and masks of score_samples come at this size.
+        self.input_size: tuple[int, int] = self.grid.full
         self.threshold: float | None = checkpoint.get("threshold")
         extractor = model.extractor
         self.meta: dict[str, Any] = {
@@ -154,6 +162,10 @@ class Predictor:
             "backbone": extractor.name,
             "layers": list(extractor.layers),
             "image_size": config.image_size,
+            "image_height": self.size[0],
+            "image_width": self.size[1],
+            "tiling": config.tiling,
+            "input_size": list(self.input_size),
             "weights_source": extractor.weights_source,
             "normalisation": extractor.normalisation,
             "score": config.score,
@@ -168,8 +180,21 @@ class Predictor:
         return contextlib.nullcontext()
 
     @torch.inference_mode()
+    def forward_images(self, batch: torch.Tensor, tile_batch: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+        """``B x 3 x H x W`` at :attr:`input_size` -> (scores ``B``, maps ``B x H x W``), both in [0, 1]; in tiled
+        mode the images are cut into tiles, scored ``tile_batch`` tiles at a time and stitched (ml/tiling.py)."""
+        if not self.grid.tiled:
+            return self.forward_batch(batch)
+        tiles = self.grid.cut(batch)
+        parts = [self.forward_batch(tiles[i : i + tile_batch]) for i in range(0, len(tiles), tile_batch)]
+        tile_scores = torch.cat([p[0] for p in parts])
+        stitched = self.grid.stitch(torch.cat([p[1] for p in parts]))
+        return image_scores(self.grid, tile_scores, stitched, self.config.score), stitched
+
+    @torch.inference_mode()
     def forward_batch(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``B x 3 x S x S`` in [0, 1] -> (scores ``B`` in [0, 1], maps ``B x S x S`` in [0, 1])."""
+        """``B x 3 x H x W`` in [0, 1] at the working resolution :attr:`size` (one tile in tiled mode) ->
+        (scores ``B`` in [0, 1], maps ``B x H x W`` in [0, 1])."""
         if self._session is not None:
             scores, maps = self._session.run(None, {"images": batch.numpy()})
             return torch.from_numpy(scores), torch.from_numpy(maps)
@@ -183,8 +208,8 @@ class Predictor:
         results: list[PredictionResult] = []
         for start in range(0, len(images), batch_size):
             pils = [to_pil(image) for image in images[start : start + batch_size]]
-            batch = torch.stack([image_to_tensor(p, self.image_size) for p in pils])
-            scores, maps = self.forward_batch(batch)
+            batch = torch.stack([image_to_tensor(p, self.input_size) for p in pils])
+            scores, maps = self.forward_images(batch)
             for pil, score, amap in zip(pils, scores, maps, strict=True):
                 w, h = pil.size
                 full = F.interpolate(amap[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
@@ -198,18 +223,20 @@ class Predictor:
         on_batch: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray | None]]:
         """Evaluation helper at the working resolution: (scores, labels, maps, masks); maps and masks are
-        ``S x S`` arrays (zeros for good images; None for defective images without a mask)."""
+        ``H x W`` arrays at :attr:`input_size` (mask zeros for good images; None for defective images without a
+        mask)."""
         scores, labels, maps, masks = [], [], [], []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
-            batch = torch.stack([image_to_tensor(s.image_path, self.image_size) for s in chunk])
-            batch_scores, batch_maps = self.forward_batch(batch)
+            batch = torch.stack([image_to_tensor(s.image_path, self.input_size) for s in chunk])
+            batch_scores, batch_maps = self.forward_images(batch)
             scores.extend(batch_scores.tolist())
             maps.extend(m.numpy() for m in batch_maps)
             for sample in chunk:
                 labels.append(sample.label)
                 weak = sample.label == 1 and sample.mask_path is None
-                masks.append(None if weak else load_mask(sample.mask_path, self.image_size)[0].numpy().astype(np.uint8))
+                mask = None if weak else load_mask(sample.mask_path, self.input_size)[0].numpy().astype(np.uint8)
+                masks.append(mask)
             if on_batch is not None:
                 on_batch(min(start + batch_size, len(samples)), len(samples))
         return np.asarray(scores), np.asarray(labels), maps, masks
@@ -219,13 +246,17 @@ ONNX_INPUTS = ["images"]
 ONNX_OUTPUTS = ["score", "anomaly_map"]
 
 
-def onnx_bytes(wrapper: nn.Module, image_size: int, opset: int = 17, example: torch.Tensor | None = None) -> bytes:
-    """The wrapped model as an ONNX file in memory, with a dynamic batch axis on inputs and outputs."""
+def onnx_bytes(
+    wrapper: nn.Module, image_size: int | tuple[int, int], opset: int = 17, example: torch.Tensor | None = None
+) -> bytes:
+    """The wrapped model as an ONNX file in memory, with a dynamic batch axis on inputs and outputs; height and
+    width are fixed per model (``image_size``: an int for a square, else ``(height, width)``)."""
     import io
     import warnings
 
     if example is None:
-        example = torch.rand(2, 3, image_size, image_size)
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        example = torch.rand(2, 3, h, w)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -184,9 +184,12 @@ class Supersimplenet(nn.Module):
     def channels(self) -> int:
         return sum(self.extractor.channels)
 
-    def feature_size(self, image_size: int) -> int:
-        """Side of the aggregated feature map (and of the training masks) for a square input."""
-        return self.aggregator.upscale * image_size // self.extractor.strides[0]
+    def feature_size(self, image_size: int | tuple[int, int]) -> int | tuple[int, int]:
+        """Size of the aggregated feature map (and of the training masks): a side for an int (square) input,
+        ``(h, w)`` for an ``(H, W)`` input."""
+        if isinstance(image_size, int):
+            return self.aggregator.upscale * image_size // self.extractor.strides[0]
+        return tuple(self.aggregator.upscale * side // self.extractor.strides[0] for side in image_size)
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import random
 import tempfile
@@ -19,9 +18,12 @@ import torch
 
 from ml.config import TrainConfig
 from ml.data import AUGMENTATIONS, CacheEntry, FeatureCache, Sample
+from ml.geometry import check_size
 from ml.loss import SupersimplenetLoss
 from ml.metrics import compute_metrics
 from ml.predict import FORMAT_VERSION, Predictor, build_model, resolve_device, trainable_state
+from ml.sampling import EpochSampler, epoch_order  # noqa: F401 - epoch_order re-exported
+from ml.tiling import resolve_config, training_samples
 from ml.torch_model import Supersimplenet
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class FitResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     eval_scores: list[float] = field(default_factory=list)
     threshold: float | None = None
+    # The config trained, "auto" image size and tiling resolved (ml.tiling.resolve_config).
+    config: TrainConfig | None = None
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -74,44 +78,6 @@ def training_entries(config: TrainConfig, samples: Sequence[Sample]) -> list[Cac
         augs = AUGMENTATIONS if (sample.label == 1 and config.augment_defects) else ("none",)
         entries.extend(CacheEntry(index, aug) for aug in augs)
     return entries
-
-
-def epoch_order(
-    config: TrainConfig, cache: FeatureCache, samples: Sequence[Sample], generator: torch.Generator
-) -> list[int]:
-    """Cache indices for one epoch.
-
-    Unsupervised (or no defects): every entry once, shuffled. Supervised: balanced as in the paper,
-    2 x (number of defective images) draws, half defective (each with a random augmentation), half good;
-    the ``fast`` preset stretches short balanced epochs to at least the number of good images so that a
-    project with a handful of defects still gets enough optimiser steps.
-    """
-    good = [i for i, e in enumerate(cache.entries) if samples[e.sample_index].label == 0]
-    defective_samples = sorted({e.sample_index for e in cache.entries if samples[e.sample_index].label == 1})
-    if config.mode == "unsupervised" or not defective_samples:
-        return torch.randperm(len(cache), generator=generator).tolist()
-    by_sample: dict[int, list[int]] = {}
-    for i, e in enumerate(cache.entries):
-        by_sample.setdefault(e.sample_index, []).append(i)
-    half = len(defective_samples)
-    if config.preset == "fast":
-        half = max(half, math.ceil(len(good) / 2))
-    picks = []
-    for k in range(half):
-        # Every defective image once, then random ones to fill a stretched epoch.
-        if k < len(defective_samples):
-            sample = defective_samples[k]
-        else:
-            sample = defective_samples[int(torch.randint(len(defective_samples), (1,), generator=generator))]
-        options = by_sample[sample]
-        picks.append(options[int(torch.randint(len(options), (1,), generator=generator))])
-    if good:
-        # Sampling good images without replacement while possible is "inverse frequency" for one class.
-        rounds = math.ceil(half / len(good))
-        pool = torch.cat([torch.randperm(len(good), generator=generator) for _ in range(rounds)])[:half]
-        picks.extend(good[int(i)] for i in pool)
-    order = torch.randperm(len(picks), generator=generator).tolist()
-    return [picks[i] for i in order]
 
 
 def build_optimizer(model: Supersimplenet, config: TrainConfig) -> torch.optim.Optimizer:
@@ -213,6 +179,8 @@ def fit(
     }
     if not counts["good"]:
         raise ValueError("training needs at least one good image")
+    config = resolve_config(config, samples)
+    samples = training_samples(config, samples)  # tiled mode: the tiles of every image (ml/tiling.py)
     has_eval = bool(eval_samples)
     train_share = 1.0 - _FEATURES_SHARE - (_EVAL_SHARE if has_eval else 0.0)
     last_fraction = 0.0
@@ -228,6 +196,7 @@ def fit(
             raise TrainingCancelled("training cancelled")
 
     model = build_model(config).to(device)
+    check_size(config.size, multiple=model.extractor.strides[0])
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -236,12 +205,12 @@ def fit(
         check_stop()
 
     check_stop()
-    feature_size = model.feature_size(config.image_size)
+    feature_size = model.feature_size(config.size)
     cache = FeatureCache.build(
         model.extractor,
         samples,
         training_entries(config, samples),
-        config.image_size,
+        config.size,
         feature_size,
         device,
         on_batch=on_feature_batch,
@@ -255,9 +224,10 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=config.autocast and device.type == "cuda")
     criterion = SupersimplenetLoss()
     history: list[dict[str, float]] = []
+    sampler = EpochSampler(config, cache, samples)
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = epoch_order(config, cache, samples, generator)
+        order = sampler.epoch(generator)
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         # BatchNorm cannot train on a single sample; fold a lone remainder into the previous batch.
         if len(batches) > 1 and len(batches[-1]) == 1:
@@ -317,7 +287,10 @@ def fit(
             "weights_source": model.extractor.weights_source,
             "normalisation": model.extractor.normalisation,
         },
-        "image_size": config.image_size,
+        "image_size": config.to_dict()["image_size"],  # an int when square (as before), else [height, width]
+        "image_height": config.image_height,
+        "image_width": config.image_width,
+        "tiling": config.tiling,
         "threshold": threshold,
         "metrics": metrics,
         "train_counts": counts,
@@ -339,4 +312,5 @@ def fit(
         metrics=metrics,
         eval_scores=eval_scores,
         threshold=threshold,
+        config=config,
     )

@@ -13,6 +13,16 @@ def _isolated_media(settings, tmp_path):
     return media
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and worker heartbeats (the cache) start empty in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-password-1")

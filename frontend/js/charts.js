@@ -5,6 +5,8 @@ const NS = "http://www.w3.org/2000/svg";
 const W = 360;
 const H = 220;
 const M = { l: 44, r: 12, t: 12, b: 34 };
+const LEGEND_BAND = 26; // top margin of charts with a legend: the legend's own row
+export const CHART = { W, H, M, LEGEND_BAND };
 
 function el(tag, attrs = {}, text) {
   const e = document.createElementNS(NS, tag);
@@ -26,13 +28,13 @@ function label(v) {
   return v.toFixed(2);
 }
 
-function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false, integerY = false) {
+function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false, integerY = false, top = M.t) {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, class: "chart-svg" });
   svg.append(el("title", {}, title));
   const [x0, x1] = xDomain;
   const [y0, y1] = yDomain;
   const sx = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
-  const sy = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - M.t - M.b);
+  const sy = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - top - M.b);
   const g = el("g", { class: "axes" });
   const yTicks = integerY ? Array.from(new Set(ticks(y0, y1).map((t) => Math.round(t)))) : ticks(y0, y1);
   for (const t of yTicks) {
@@ -46,10 +48,10 @@ function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false, intege
     g.append(el("text", { x: sx(t), y: H - M.b + 16, "text-anchor": "middle" }, integerX ? String(t) : label(t)));
   }
   g.append(el("line", { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: "axis" }));
-  g.append(el("line", { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: "axis" }));
+  g.append(el("line", { x1: M.l, x2: M.l, y1: top, y2: H - M.b, class: "axis" }));
   g.append(el("text", { x: (M.l + W - M.r) / 2, y: H - 4, "text-anchor": "middle", class: "axis-label" }, xLabel));
   g.append(
-    el("text", { x: 12, y: (M.t + H - M.b) / 2, transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})`, "text-anchor": "middle", class: "axis-label" }, yLabel),
+    el("text", { x: 12, y: (top + H - M.b) / 2, transform: `rotate(-90 12 ${(top + H - M.b) / 2})`, "text-anchor": "middle", class: "axis-label" }, yLabel),
   );
   svg.append(g);
   return { svg, sx, sy };
@@ -95,7 +97,8 @@ export function histogram(container, bins, good, defective, threshold) {
     edges = [...bins.slice(0, n).map((c) => c - w / 2), bins[n - 1] + w / 2];
   }
   const max = Math.max(1, ...(good || []), ...(defective || []));
-  const { svg, sx, sy } = frame("Test scores", [edges[0], edges[n]], [0, max], "score", "images", false, true);
+  // The legend sits in its own band above the plot area (LEGEND_BAND), so it never covers a bar.
+  const { svg, sx, sy } = frame("Test scores", [edges[0], edges[n]], [0, max], "score", "images", false, true, LEGEND_BAND);
   for (let i = 0; i < n; i++) {
     const x = sx(edges[i]);
     const w = Math.max(1, (sx(edges[i + 1]) - x) / 2 - 0.5);
@@ -105,13 +108,37 @@ export function histogram(container, bins, good, defective, threshold) {
     if (d) svg.append(el("rect", { x: x + w + 0.5, y: sy(d), width: w, height: sy(0) - sy(d), class: "bar defective" }));
   }
   if (typeof threshold === "number" && threshold >= edges[0] && threshold <= edges[n]) {
-    svg.append(el("line", { x1: sx(threshold), x2: sx(threshold), y1: M.t, y2: H - M.b, class: "thr" }));
+    svg.append(el("line", { x1: sx(threshold), x2: sx(threshold), y1: LEGEND_BAND, y2: H - M.b, class: "thr" }));
   }
   const legend = el("g", { class: "legend" });
-  legend.append(el("rect", { x: W - 120, y: 14, width: 10, height: 10, class: "bar good" }));
-  legend.append(el("text", { x: W - 106, y: 23 }, "good"));
-  legend.append(el("rect", { x: W - 66, y: 14, width: 10, height: 10, class: "bar defective" }));
-  legend.append(el("text", { x: W - 52, y: 23 }, "defective"));
+  legend.append(el("rect", { x: W - 150, y: 4, width: 10, height: 10, class: "bar good" }));
+  legend.append(el("text", { x: W - 136, y: 13 }, "good"));
+  legend.append(el("rect", { x: W - 96, y: 4, width: 10, height: 10, class: "bar defective" }));
+  legend.append(el("text", { x: W - 82, y: 13 }, "defective"));
+  if (typeof threshold === "number") {
+    legend.append(el("line", { x1: M.l, x2: M.l + 14, y1: 9, y2: 9, class: "thr" }));
+    legend.append(el("text", { x: M.l + 18, y: 13 }, "threshold"));
+  }
   svg.append(legend);
+  container.replaceChildren(svg);
+}
+
+/**
+ * Scores of two versions on the same images: one dot per image (x = version A, y = version B), dashed lines
+ * at both thresholds, so changed verdicts are the dots in the off-diagonal quadrants.
+ * points: [{x, y, cls, title}]
+ */
+export function scatter(container, points, { title, xLabel, yLabel, xThreshold, yThreshold }) {
+  if (!points.length) return empty(container, "No test image has a score from both versions.");
+  const { svg, sx, sy } = frame(title, [0, 1], [0, 1], xLabel, yLabel);
+  svg.append(el("line", { x1: sx(0), y1: sy(0), x2: sx(1), y2: sy(1), class: "diag" }));
+  if (typeof xThreshold === "number") svg.append(el("line", { x1: sx(xThreshold), x2: sx(xThreshold), y1: sy(0), y2: sy(1), class: "thr" }));
+  if (typeof yThreshold === "number") svg.append(el("line", { x1: sx(0), x2: sx(1), y1: sy(yThreshold), y2: sy(yThreshold), class: "thr" }));
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  for (const p of points) {
+    const c = el("circle", { cx: sx(clamp(p.x)).toFixed(1), cy: sy(clamp(p.y)).toFixed(1), r: 3.2, class: `pt ${p.cls || ""}` });
+    if (p.title) c.append(el("title", {}, p.title));
+    svg.append(c);
+  }
   container.replaceChildren(svg);
 }

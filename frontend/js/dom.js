@@ -63,3 +63,16 @@ export function isTyping(e) {
   if (t.tagName === "INPUT") return !["checkbox", "radio", "range", "button", "submit"].includes(t.type);
   return false;
 }
+
+/**
+ * Disable or enable a control; a disabled one says why in its tooltip (`title`), an enabled one gets its
+ * own tooltip back. Every page uses this, so no button is ever greyed out without a reason.
+ */
+export function disable(el, off, why) {
+  if (!el) return;
+  if (!("titleEnabled" in el.dataset)) el.dataset.titleEnabled = el.getAttribute("title") || "";
+  el.disabled = !!off;
+  if (off && why) el.title = why;
+  else if (el.dataset.titleEnabled) el.title = el.dataset.titleEnabled;
+  else el.removeAttribute("title");
+}

@@ -1,9 +1,11 @@
 // /projects/{id}/ — thumbnails with badges, filters, paging, upload, bulk curation.
-import { api, get, upload } from "./api.js";
-import { byTestId, config, fmt, h, isTyping, showError, toast } from "./dom.js";
+import { api, get } from "./api.js";
+import { byTestId, config, disable, fmt, h, isTyping, showError, toast } from "./dom.js";
 import { labellerHref, FILTER_KEYS } from "./nav.js";
 import { predictedDefective, scoreText } from "./verdict.js";
 import { fillDefectTypeFilter } from "./defect-type.js";
+import { loadJob } from "./gallery-job.js";
+import { initUpload } from "./gallery-upload.js";
 
 const cfg = config();
 const pid = cfg.projectId;
@@ -139,8 +141,8 @@ function render() {
   byTestId("gallery-empty").hidden = state.items.length > 0;
   const pages = Math.max(1, Math.ceil(state.count / state.pageSize));
   byTestId("page-info").textContent = `Page ${state.page} of ${pages}`;
-  byTestId("prev-page").disabled = state.page <= 1;
-  byTestId("next-page").disabled = state.page >= pages;
+  disable(byTestId("prev-page"), state.page <= 1, "This is the first page.");
+  disable(byTestId("next-page"), state.page >= pages, "This is the last page.");
   byTestId("result-count").textContent = `${state.count.toLocaleString()} matching`;
   renderSelection();
 }
@@ -209,7 +211,9 @@ function renderSelection() {
   byTestId("selection-count").textContent = n
     ? `${n.toLocaleString()} selected${state.allMatching ? " (all matching the filter)" : ""}`
     : "Nothing selected";
-  for (const el of ["bulk-label", "bulk-split", "bulk-delete"]) byTestId(el).disabled = n === 0;
+  for (const el of ["bulk-label", "bulk-split", "bulk-delete"]) {
+    disable(byTestId(el), n === 0, "Select images first (click a tile's checkbox, or Select page).");
+  }
   for (const li of grid.children) {
     const on = state.allMatching || state.selected.has(Number(li.dataset.id));
     li.classList.toggle("selected", on);
@@ -287,7 +291,7 @@ async function bulk(action, value) {
   byTestId("bulk-label").value = "";
   byTestId("bulk-split").value = "";
   await clampPage();
-  await Promise.all([loadPage(), loadProject(), loadJob(), loadDefectTypes()]);
+  await Promise.all([loadPage(), loadProject(), refreshJob(), loadDefectTypes()]);
 }
 
 byTestId("bulk-label").addEventListener("change", (e) => e.target.value && bulk("label", e.target.value));
@@ -296,7 +300,6 @@ byTestId("bulk-delete").addEventListener("click", () => bulk("delete"));
 
 // ---------- project status: counts, active model, running job ----------
 
-let jobTimer = null;
 
 async function loadProject() {
   try {
@@ -334,218 +337,6 @@ async function loadProject() {
   }
 }
 
-async function loadJob() {
-  const el = byTestId("running-job");
-  let running = null;
-  try {
-    // One request for the running job and what automatic retraining will do next.
-    const st = await get(`projects/${pid}/training-status/`);
-    running = st.active_job || null;
-    const next = !st.auto_retrain
-      ? "automatic retraining off"
-      : st.labels_until_next_run > 0
-        ? `${st.labels_until_next_run} ${st.next_run === "first_model" ? "good image" : "label"}${st.labels_until_next_run === 1 ? "" : "s"} until the ${st.next_run === "first_model" ? "first model" : "next training"}`
-        : "next training due";
-    el.replaceChildren(
-      h(
-        "a",
-        { href: cfg.urls.training },
-        running ? `Training #${running.id} ${running.status} · ${fmt.pct(running.progress)}` : "No training running",
-      ),
-      h("br"),
-      h("span", { class: "muted small", "data-testid": "labels-until" }, next),
-    );
-  } catch (err) {
-    el.textContent = `Training status unavailable: ${err.detail || err.message}`;
-  }
-  clearTimeout(jobTimer);
-  // Poll fast while a job runs, so a finished model (and its scores) shows up without a reload.
-  jobTimer = setTimeout(
-    () => {
-      const wasRunning = !!running;
-      loadJob().then((nowRunning) => {
-        if (wasRunning && !nowRunning) {
-          loadProject();
-          loadPage();
-        }
-      });
-    },
-    running ? 2000 : 10000,
-  );
-  return running;
-}
-
-// ---------- upload ----------
-
-const uploadList = byTestId("upload-list");
-const IMAGE_CHUNK_FILES = 4;
-const IMAGE_CHUNK_BYTES = 16 * 1024 * 1024;
-const PARALLEL = 2;
-
-function uploadRow(file) {
-  const bar = h("div", { class: "progress-bar" });
-  const status = h("span", { class: "upload-status muted" }, "waiting");
-  const row = h(
-    "li",
-    { class: "upload-row", "data-testid": "upload-row", "data-name": file.name },
-    h("span", { class: "upload-name", title: file.name }, file.name),
-    h("span", { class: "muted small" }, fmt.bytes(file.size)),
-    h("div", { class: "progress small" }, bar),
-    status,
-  );
-  uploadList.prepend(row);
-  return {
-    progress(f) {
-      bar.style.width = `${Math.round(f * 100)}%`;
-      status.textContent = f >= 1 ? "processing…" : `${Math.round(f * 100)} %`;
-    },
-    setReport(job) {
-      for (const k of ["created", "duplicates", "updated", "kept"]) row.dataset[k] = String(job[k] ?? 0);
-    },
-    done(text, kind = "ok") {
-      bar.style.width = "100%";
-      row.dataset.state = kind;
-      status.textContent = text;
-      status.className = `upload-status ${kind === "error" ? "error" : kind === "ok" ? "ok" : "muted"}`;
-    },
-  };
-}
-
-function chunk(files) {
-  const out = [];
-  let cur = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (cur.length && (cur.length >= IMAGE_CHUNK_FILES || bytes + f.size > IMAGE_CHUNK_BYTES)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(f);
-    bytes += f.size;
-  }
-  if (cur.length) out.push(cur);
-  return out;
-}
-
-function showResult(row, r) {
-  if (!r) row.done("uploaded");
-  else if (r.error) row.done(r.error, "error");
-  else if (r.duplicate) row.done("already in the project", "dup");
-  else row.done("uploaded");
-}
-
-async function sendImages(group) {
-  const fd = new FormData();
-  for (const { file } of group) fd.append("files", file, file.name);
-  try {
-    const { data } = await upload(`projects/${pid}/images/`, fd, (f) => group.forEach(({ row }) => row.progress(f)));
-    const results = Array.isArray(data) ? data : [];
-    // One answer per file, in the order sent: a stored image, a duplicate, or {filename, status, error}.
-    group.forEach(({ row }, i) => showResult(row, results[i]));
-  } catch (err) {
-    const errors = (err.body && Array.isArray(err.body.errors) && err.body.errors) || null;
-    group.forEach(({ row, file }, i) => {
-      const e = errors && (errors.find((x) => x.filename === file.name) || errors[i]);
-      row.done(e ? e.error : err.detail || err.message, "error");
-    });
-  }
-}
-
-async function sendZip(file) {
-  const row = uploadRow(file);
-  const fd = new FormData();
-  fd.append("archive", file, file.name);
-  let job;
-  try {
-    ({ data: job } = await upload(`projects/${pid}/imports/`, fd, (f) => row.progress(f)));
-  } catch (err) {
-    row.done(err.detail || err.message, "error");
-    return;
-  }
-  for (;;) {
-    const created = job.created ?? 0;
-    row.progress(1);
-    row.done(`importing ${fmt.pct(job.progress)} · ${created} new`, "busy");
-    if (!["queued", "running"].includes(job.status)) break;
-    await new Promise((r) => setTimeout(r, 1000));
-    try {
-      job = await get(`imports/${job.id}/`);
-    } catch (err) {
-      row.done(`Import status unavailable: ${err.detail || err.message}`, "error");
-      return;
-    }
-  }
-  const skipped = Array.isArray(job.skipped) ? job.skipped.length : job.skipped || 0;
-  const errors = Array.isArray(job.errors) ? job.errors : [];
-  if (job.status === "failed") {
-    row.done(`import failed: ${job.error || (errors[0] && errors[0].reason) || "unknown reason"}`, "error");
-  } else {
-    const created = job.created ?? 0;
-    const known = importKnownText(job);
-    row.setReport(job);
-    if (errors.length) {
-      const first = errors[0];
-      row.done(`imported ${created}${known}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error");
-    } else {
-      row.done(`imported ${created} image(s)${known}${skipped ? `, ${skipped} skipped` : ""}`, "ok");
-    }
-  }
-}
-
-/** What a (re-)import did with images the project already had (same bytes). */
-function importKnownText(job) {
-  const dups = job.duplicates || 0;
-  if (!dups) return "";
-  const updated = job.updated || 0;
-  const kept = job.kept || 0;
-  return `; ${dups} already in the project: ${updated} updated from the archive, ${kept} kept as a person set them`;
-}
-
-async function handleFiles(fileList) {
-  const files = Array.from(fileList);
-  if (!files.length) return;
-  const zips = files.filter((f) => /\.zip$/i.test(f.name) || f.type === "application/zip");
-  const images = files.filter((f) => !zips.includes(f)).map((file) => ({ file, row: uploadRow(file) }));
-  const groups = chunk(images.map((i) => i.file)).map((g) => g.map((f) => images.find((i) => i.file === f)));
-  let next = 0;
-  const worker = async () => {
-    while (next < groups.length) await sendImages(groups[next++]);
-  };
-  await Promise.all([...Array.from({ length: Math.min(PARALLEL, groups.length) }, worker), ...zips.map(sendZip)]);
-  await Promise.all([loadPage(), loadProject(), loadDefectTypes()]);
-}
-
-const drop = byTestId("dropzone");
-const input = byTestId("upload-input");
-input.addEventListener("change", () => {
-  handleFiles(input.files).finally(() => {
-    input.value = "";
-  });
-});
-drop.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" || e.key === " ") {
-    e.preventDefault();
-    input.click();
-  }
-});
-for (const t of [drop, document.body]) {
-  t.addEventListener("dragover", (e) => {
-    if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-}
-document.body.addEventListener("dragleave", (e) => {
-  if (e.target === document.body || e.target === drop) drop.classList.remove("over");
-});
-document.body.addEventListener("drop", (e) => {
-  if (!e.dataTransfer || !e.dataTransfer.files.length) return;
-  e.preventDefault();
-  drop.classList.remove("over");
-  handleFiles(e.dataTransfer.files);
-});
-
 // ---------- keyboard ----------
 
 document.addEventListener("keydown", (e) => {
@@ -561,9 +352,11 @@ document.addEventListener("keydown", (e) => {
 // A defect type from the URL is selectable before the project's list arrives (readUrl sets the select).
 const urlDefectType = new URLSearchParams(window.location.search).get("defect_type");
 if (urlDefectType) filtersForm.elements.defect_type.append(new Option(urlDefectType, urlDefectType));
+const refreshJob = () => loadJob(cfg, () => Promise.all([loadProject(), loadPage()]));
+initUpload(pid, () => Promise.all([loadPage(), loadProject(), loadDefectTypes()]));
 readUrl();
 loadPage();
 loadProject();
-loadJob();
+refreshJob();
 loadDefectTypes();
 

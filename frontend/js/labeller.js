@@ -2,10 +2,12 @@
 // heatmap overlay. Previous/next follow the gallery's filter and order, carried in the URL query.
 
 import { api, get, getBlob, patch, putBytes } from "./api.js";
-import { byTestId, config, isTyping, showError, toast } from "./dom.js";
+import { byTestId, config, disable, showError, toast } from "./dom.js";
 import { defectTypeField } from "./defect-type.js";
 import { Heatmap } from "./heatmap.js";
-import { FILTER_KEYS, galleryHref, labellerHref } from "./nav.js";
+import { FILTER_KEYS, galleryHref } from "./nav.js";
+import { labellerNav } from "./labeller-nav.js";
+import { bindLabellerKeys } from "./labeller-keys.js";
 import { MASK_RGB, MaskPainter } from "./painter.js";
 import { predictedDefective, scorePair } from "./verdict.js";
 
@@ -13,7 +15,6 @@ const cfg = config();
 const imageId = cfg.imageId;
 const query = new URLSearchParams(window.location.search);
 const filters = Object.fromEntries(FILTER_KEYS.map((k) => [k, query.get(k) || ""]));
-let pos = parseInt(query.get("pos") || "0", 10) || 0;
 
 const canvas = byTestId("mask-canvas");
 const stage = byTestId("stage");
@@ -221,8 +222,8 @@ heatToggle.addEventListener("change", requestDraw);
 heatThresholdInput.addEventListener("input", renderHeat);
 
 function updateHistoryButtons() {
-  byTestId("undo").disabled = !painter || !painter.canUndo;
-  byTestId("redo").disabled = !painter || !painter.canRedo;
+  disable(byTestId("undo"), !painter || !painter.canUndo, "Nothing to undo on this image yet.");
+  disable(byTestId("redo"), !painter || !painter.canRedo, "Nothing to redo: undo a step first.");
 }
 
 function setMaskStatus(text) {
@@ -343,65 +344,10 @@ async function setLabel(label) {
 }
 for (const b of document.querySelectorAll("[data-label]")) b.addEventListener("click", () => setLabel(b.dataset.label));
 
-// ---------- previous / next in the gallery's order ----------
+// ---------- previous / next in the gallery's order (labeller-nav.js) ----------
 
-async function listPage(page) {
-  return get(`projects/${cfg.projectId}/images/`, { ...filters, page, page_size: 1 });
-}
-
-/** The image at 1-based position `p` of the gallery's order, or null past either end. */
-async function itemAt(p) {
-  if (p < 1) return null;
-  // Page 1 always exists (even empty); asking for a page past the end is a 404, so check the count first.
-  const first = await listPage(1);
-  if (p > first.count) return null;
-  const data = p === 1 ? first : await listPage(p);
-  return { item: data.results[0] || null, count: data.count };
-}
-
-async function findPosition() {
-  // Opened without a position (a bookmark, a pasted link): look for the image in the first pages.
-  for (let page = 1; page <= 4; page++) {
-    const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page, page_size: 500 });
-    const i = data.results.findIndex((r) => r.id === imageId);
-    if (i >= 0) return (page - 1) * 500 + i + 1;
-    if (!data.next) break;
-  }
-  return 0;
-}
-
-async function updatePosition() {
-  try {
-    if (!pos) pos = await findPosition();
-    const data = await get(`projects/${cfg.projectId}/images/`, { ...filters, page_size: 1 });
-    byTestId("position").textContent = pos ? `${pos.toLocaleString()} / ${data.count.toLocaleString()}` : "not in the current filter";
-  } catch (err) {
-    byTestId("position").textContent = `position unknown: ${err.detail || err.message}`;
-  }
-}
-
-async function go(dir) {
-  if (!(await saveMask())) return;
-  try {
-    let target = pos + dir;
-    if (pos) {
-      // If this image left the filtered list (e.g. it was labelled while filtering "unlabeled"),
-      // the next image has moved up into this image's place.
-      const here = await itemAt(pos);
-      if (!here || !here.item || here.item.id !== imageId) target = dir > 0 ? pos : pos - 1;
-    } else {
-      target = dir > 0 ? 1 : 0;
-    }
-    const next = await itemAt(target);
-    if (!next || !next.item) {
-      toast(dir > 0 ? "This is the last image." : "This is the first image.");
-      return;
-    }
-    window.location.assign(labellerHref(cfg, next.item.id, filters, target));
-  } catch (err) {
-    toast(`Cannot move: ${err.detail || err.message}`, "error");
-  }
-}
+const nav = labellerNav({ cfg, imageId, filters, query, beforeLeave: saveMask });
+const go = nav.go;
 document.querySelector('[data-action="prev"]').addEventListener("click", () => go(-1));
 document.querySelector('[data-action="next"]').addEventListener("click", () => go(1));
 
@@ -449,7 +395,7 @@ async function loadPrediction() {
       return;
     }
     heat = await Heatmap.fromBlob(blob);
-    byTestId("mask-from-heatmap").disabled = false;
+    disable(byTestId("mask-from-heatmap"), readOnly, "Viewers cannot paint masks.");
     renderHeat();
   } catch (err) {
     el.textContent = `Heatmap unavailable: ${err.detail || err.message}`;
@@ -465,72 +411,44 @@ byTestId("mask-from-heatmap").addEventListener("click", () => {
     return;
   }
   showError(maskError, null);
-  painter.replaceWith(bin);
+  // Replace the mask, or add the map's region to what is painted already (union); either is one undo step.
+  const add = document.querySelector('input[name="heat-mode"]:checked')?.value === "add";
+  if (add) painter.unionWith(bin);
+  else painter.replaceWith(bin);
   setMaskStatus();
   updateHistoryButtons();
 });
 
-// ---------- keyboard ----------
+// ---------- keyboard (labeller-keys.js) ----------
 
-document.addEventListener("keydown", (e) => {
-  if (isTyping(e)) return;
-  const k = e.key;
-  const mod = e.ctrlKey || e.metaKey;
-  if (mod && (k === "z" || k === "Z")) {
-    e.preventDefault();
-    if (e.shiftKey) redo();
-    else undo();
-    return;
-  }
-  if (mod && (k === "y" || k === "Y")) {
-    e.preventDefault();
-    redo();
-    return;
-  }
-  if (mod && (k === "s" || k === "S")) {
-    e.preventDefault();
-    saveMask();
-    return;
-  }
-  if (mod || e.altKey) return;
-  if (k === " ") {
+bindLabellerKeys({
+  undo,
+  redo,
+  save: saveMask,
+  setLabel,
+  go,
+  setTool,
+  smaller: () => setBrush(brushSize() / 1.25),
+  larger: () => setBrush(Math.max(brushSize() + 1, brushSize() * 1.25)),
+  fit,
+  oneToOne,
+  toggleHeat: () => {
+    heatToggle.checked = !heatToggle.checked;
+    requestDraw();
+  },
+  space: (down, e) => {
+    if (!down) {
+      spaceHeld = false;
+      canvas.classList.toggle("panning", tool === "pan");
+      return;
+    }
     if (!spaceHeld) {
       spaceHeld = true;
       canvas.classList.add("panning");
       cursorEl.hidden = true;
     }
     if (e.target === canvas || e.target === document.body) e.preventDefault();
-    return;
-  }
-  const actions = {
-    g: () => setLabel("good"),
-    d: () => setLabel("defective"),
-    u: () => setLabel("unlabeled"),
-    ArrowLeft: () => go(-1),
-    ArrowRight: () => go(1),
-    b: () => setTool("brush"),
-    e: () => setTool("eraser"),
-    h: () => setTool("pan"),
-    "[": () => setBrush(brushSize() / 1.25),
-    "]": () => setBrush(Math.max(brushSize() + 1, brushSize() * 1.25)),
-    f: fit,
-    1: oneToOne,
-    m: () => {
-      heatToggle.checked = !heatToggle.checked;
-      requestDraw();
-    },
-  };
-  const fn = actions[k] || actions[k.toLowerCase()];
-  if (fn && !(k.startsWith("Arrow") && e.target.type === "range")) {
-    e.preventDefault();
-    fn();
-  }
-});
-document.addEventListener("keyup", (e) => {
-  if (e.key === " ") {
-    spaceHeld = false;
-    canvas.classList.toggle("panning", tool === "pan");
-  }
+  },
 });
 
 // ---------- boot ----------
@@ -598,19 +516,8 @@ async function boot() {
   canvas.dataset.ready = "true";
   canvas.focus({ preventScroll: true });
   loadPrediction();
-  await updatePosition();
-  prefetchNext();
-}
-
-/** Warm the browser cache with the next image's file, so → shows it without waiting. */
-async function prefetchNext() {
-  if (!pos) return;
-  try {
-    const next = await itemAt(pos + 1);
-    if (next && next.item) new Image().src = next.item.file_url;
-  } catch {
-    // Only a speed-up: navigation itself reports errors.
-  }
+  await nav.updatePosition();
+  nav.prefetchNext();
 }
 
 boot();

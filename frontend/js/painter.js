@@ -24,8 +24,11 @@ export class MaskPainter {
     this.backup = null;
     this.history = [];
     this.cursor = 0; // history[0..cursor) are applied
+    // `revision` names the mask's current state: every edit makes a new one, undo and redo return to the
+    // state they restore, so undoing back to what was saved is "saved" again (not "unsaved changes").
     this.revision = 0;
     this.savedRevision = 0;
+    this.nextRevision = 1;
     this.stroke = null;
     this.onChange = onChange || (() => {});
   }
@@ -143,6 +146,17 @@ export class MaskPainter {
     this.edit((ctx) => ctx.clearRect(0, 0, this.width, this.height));
   }
 
+  /** Add `binary` (a canvas of any size whose opaque pixels are defect) to the mask: the union. One undo step. */
+  unionWith(binary) {
+    this.edit((ctx) => {
+      ctx.save();
+      ctx.globalCompositeOperation = "source-over";
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(binary, 0, 0, this.width, this.height);
+      ctx.restore();
+    });
+  }
+
   /** Replace the mask by `binary` (a canvas of any size whose opaque pixels are defect), scaled to the image. */
   replaceWith(binary) {
     this.edit((ctx) => {
@@ -165,6 +179,8 @@ export class MaskPainter {
 
   _push(x, y, w, h, beforeSource) {
     const entry = { x, y, w, h, before: this._crop(beforeSource, x, y, w, h), after: this._crop(this.canvas, x, y, w, h) };
+    entry.beforeRevision = this.revision;
+    entry.afterRevision = this.nextRevision++;
     this.history.length = this.cursor;
     this.history.push(entry);
     let pixels = this.history.reduce((n, e) => n + e.w * e.h, 0);
@@ -173,13 +189,13 @@ export class MaskPainter {
       pixels -= old.w * old.h;
     }
     this.cursor = this.history.length;
-    this.revision += 1;
+    this.revision = entry.afterRevision;
   }
 
   _restore(e, which) {
     this.ctx.clearRect(e.x, e.y, e.w, e.h);
     this.ctx.drawImage(e[which], e.x, e.y);
-    this.revision += 1;
+    this.revision = which === "before" ? e.beforeRevision : e.afterRevision;
     this.onChange();
   }
 

@@ -25,7 +25,10 @@ let threshold = null;
 let hasModel = false;
 let queue = [];
 let index = 0;
-let decided = 0;
+let decided = 0; // decisions made this session (counted when made; a failed one is taken back)
+let unlabeledCount = 0; // unlabeled images in the project when the window was fetched
+let decidedSinceLoad = 0;
+let noScores = false;
 const heatCache = new Map();
 
 export function reviewOrder(items, thr) {
@@ -75,10 +78,10 @@ async function loadQueue() {
       threshold,
     );
     index = 0;
-    const noScores = queue.length && !queue.some((i) => i.prediction);
-    statusEl.textContent = queue.length
-      ? `${data.count.toLocaleString()} unlabeled image${data.count === 1 ? "" : "s"}${noScores ? " · no model scores yet, so in upload order" : ""}`
-      : "Nothing to review: every image is labelled.";
+    noScores = queue.length && !queue.some((i) => i.prediction);
+    unlabeledCount = data.count;
+    decidedSinceLoad = 0;
+    showStatus();
     showError(errorEl, null);
   } catch (err) {
     queue = [];
@@ -86,6 +89,15 @@ async function loadQueue() {
     showError(errorEl, `Could not load the queue: ${err.detail || err.message}`);
   }
   render();
+}
+
+/** "N unlabeled images", live: each decision takes one off at once (and a failed one puts it back). */
+function showStatus() {
+  const left = Math.max(0, unlabeledCount - decidedSinceLoad);
+  statusEl.dataset.unlabeled = String(left);
+  statusEl.textContent = queue.length
+    ? `${left.toLocaleString()} unlabeled image${left === 1 ? "" : "s"}${noScores ? " · no model scores yet, so in upload order" : ""}`
+    : "Nothing to review: every image is labelled.";
 }
 
 async function heatFor(item) {
@@ -131,7 +143,9 @@ function render() {
   );
   if (!item) return;
   byTestId("review-filename").textContent = item.filename;
-  byTestId("review-progress").textContent = `${decided} decided this session · ${queue.length - index} left in this batch`;
+  const progress = byTestId("review-progress");
+  progress.textContent = `${decided} decided this session · ${queue.length - index} left in this batch`;
+  progress.dataset.decided = String(decided);
   const p = item.prediction;
   const [scoreShown, thresholdShown] = p ? scorePair(p.score, threshold) : [];
   const scoreEl = byTestId("review-score");
@@ -165,14 +179,25 @@ function showPending() {
 function decide(label) {
   const item = queue[index];
   if (!item) return;
+  // Going back and deciding an image again changes its label, not the counts.
+  const again = decidedIds.has(item.id);
   decidedIds.add(item.id);
+  if (!again) {
+    decided += 1;
+    decidedSinceLoad += 1;
+  }
+  showStatus();
   const request = patch(`images/${item.id}/`, { label })
     .then(() => {
-      decided += 1;
       item.label = label;
     })
     .catch((err) => {
+      if (again) return showError(errorEl, `${item.filename} not labelled ${label}: ${err.detail || err.message}`);
       decidedIds.delete(item.id);
+      decided -= 1;
+      decidedSinceLoad -= 1;
+      showStatus();
+      render();
       showError(errorEl, `${item.filename} not labelled ${label}: ${err.detail || err.message}`);
     })
     .finally(() => {

@@ -273,8 +273,8 @@ function modelRow(m) {
     step: "0.001",
     min: "0",
     max: "1",
-    value: m.threshold,
-    class: "narrow",
+    value: String(Number(Number(m.threshold).toFixed(6))),
+    class: "num-6",
     "aria-label": `Threshold of version ${m.version}`,
     "data-testid": "threshold-input",
   });
@@ -324,9 +324,18 @@ function modelRow(m) {
   return h(
     "tr",
     { "data-testid": "model-row", "data-id": m.id, class: m.is_active ? "active" : "" },
-    h("td", {}, h("strong", {}, `v${m.version}`), h("div", { class: "muted small" }, fmt.date(m.created_at))),
+    h(
+      "td",
+      {},
+      h("strong", {}, `v${m.version}`),
+      h("div", { class: "muted small" }, fmt.date(m.created_at)),
+      // API `warnings`: "inverted" (test image AUROC < 0.5), "non_commercial_backbone" (licence).
+      ...(m.warnings || []).map((w) =>
+        h("div", { class: "badge badge-bad", "data-testid": `warning-${w.code}`, title: w.detail }, w.detail),
+      ),
+    ),
     h("td", {}, m.mode),
-    h("td", { class: "small" }, `${m.backbone} @ ${m.image_size}`),
+    h("td", { class: "small" }, `${m.backbone} @ ${m.image_height ?? m.image_size}×${m.image_width ?? m.image_size}${m.tiling && m.tiling !== "off" ? `, tiles ${m.tiling}` : ""}`),
     h(
       "td",
       { class: "small" },

@@ -148,3 +148,17 @@ def stored_mask(image_id: int) -> np.ndarray | None:
         img.load()
     assert img.mode == "L", f"mask stored as {img.mode}, expected a single channel"
     return np.asarray(img)
+
+
+def wait_until(page, js: str, timeout_s: float = 30.0, interval_s: float = 0.05) -> None:
+    """Poll `js` (a function expression, e.g. "() => ...") until it returns true.
+
+    `page.wait_for_function` evaluates its predicate with `eval`, which the pages' Content-Security-Policy
+    (no 'unsafe-eval') refuses; `page.evaluate` goes through the DevTools protocol and is allowed."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(js):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {js}")
+        time.sleep(interval_s)

@@ -14,10 +14,11 @@ from PIL import Image as PILImage
 from PIL import ImageFilter
 from playwright.sync_api import expect
 
-from webapp.datasets.models import Mask
-from webapp.training.models import ModelVersion, TrainingJob
+from webapp.datasets.models import Image, Mask
+from webapp.training import engine
+from webapp.training.models import ModelVersion, Prediction, TrainingJob
 
-from .helpers import MAGNETIC_TILE, api_client, make_project, prepared_model, texture_png, upload
+from .helpers import MAGNETIC_TILE, api_client, make_project, prepared_model, texture_png, upload, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +62,24 @@ def _heat(mask_png: bytes | None, size: tuple[int, int], seed: int) -> np.ndarra
     return np.clip(base, 0, 255).astype(np.uint8)
 
 
-def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
+class _DeviationPredictor:
+    """Stands in for a model on the inspect page: the map is each pixel's blurred distance from the image's
+    median, the score its 99th percentile. Dark blowholes and cracks light up like a real model's output."""
+
+    def predict(self, paths, batch_size=16):
+        from types import SimpleNamespace
+
+        out = []
+        for path in paths:
+            img = PILImage.open(path).convert("L")
+            a = np.asarray(img, np.float32)
+            dev = PILImage.fromarray(np.clip(np.abs(a - np.median(a)) * 3, 0, 255).astype(np.uint8))
+            m = np.asarray(dev.filter(ImageFilter.GaussianBlur(radius=max(2, img.width // 80))), np.float32) / 255
+            out.append(SimpleNamespace(score=float(np.percentile(m, 99)), anomaly_map=m))
+        return out
+
+
+def test_screenshots_of_every_page(page, logged_in, screenshots: Path, eager_celery, monkeypatch, tmp_path):
     user = logged_in
     project = make_project(
         user,
@@ -99,11 +117,26 @@ def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
         finished_at=timezone.now(),
         history=[{"epoch": e, "loss": round(0.95 * 0.78**e + 0.18, 4)} for e in range(1, 13)],
     )
-    prepared_model(project, scores={k: v * 0.9 for k, v in scores.items()}, version=1, active=False, threshold=0.5)
-    v2 = prepared_model(project, scores=scores, heatmaps=heatmaps, version=2, threshold=0.58)
+    # v1 was a little less sure of everything, and a few images swap sides between the versions.
+    v1_scores = {k: min(0.99, v * 0.9 + (0.2 if n % 7 == 3 else 0)) for n, (k, v) in enumerate(scores.items())}
+    prepared_model(project, scores=v1_scores, version=1, active=False, threshold=0.5)
+    v2 = prepared_model(project, scores=scores, heatmaps=heatmaps, version=2, threshold=0.5592876)
+    per_type = {
+        kind: {"count": 2, "recall": r, "image_auroc": a}
+        for kind, r, a in zip(DEFECT_TYPES, [1.0, 0.5, 1.0, 0.5, 1.0], [0.98, 0.81, 0.95, 0.77, 0.92], strict=True)
+    }
     ModelVersion.objects.filter(pk=v2.pk).update(
-        job=job, mode="supervised", train_counts={"good": 9, "defective": 5, "masks": 5}
+        job=job,
+        mode="supervised",
+        train_counts={"good": 9, "defective": 5, "masks": 5},
+        metrics={**v2.metrics, "per_defect_type": per_type},
     )
+    # Two mistakes to show: a good test image scored high, a defective one scored low.
+    test_good = [i["id"] for i in images[:9] if Image.objects.get(pk=i["id"]).split == "test"]
+    test_bad = list(Image.objects.filter(project=project, label="defective", split="test").values_list("id", flat=True))
+    if test_good and test_bad:
+        Prediction.objects.filter(model_version=v2, image_id=test_good[0]).update(score=0.71)
+        Prediction.objects.filter(model_version=v2, image_id=test_bad[0]).update(score=0.41)
 
     page.goto("/")
     expect(page.get_by_test_id("project-item")).to_have_count(2)
@@ -111,7 +144,7 @@ def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
 
     page.goto(f"/projects/{project.pk}/?ordering=-score")
     expect(page.get_by_test_id("tile")).to_have_count(len(samples))
-    page.wait_for_function("Array.from(document.querySelectorAll('.tile img')).every(i => i.complete)")
+    wait_until(page, "() => Array.from(document.querySelectorAll('.tile img')).every(i => i.complete)")
     page.get_by_test_id("tile-check").nth(0).click()
     page.get_by_test_id("tile-check").nth(2).click(modifiers=["Shift"])
     page.screenshot(path=str(screenshots / "gallery.png"))
@@ -131,3 +164,31 @@ def test_screenshots_of_every_page(page, logged_in, screenshots: Path):
     expect(page.get_by_test_id("model-row")).to_have_count(2)
     expect(page.get_by_test_id("job-status")).to_have_text("succeeded")
     page.screenshot(path=str(screenshots / "training.png"), full_page=True)
+
+    page.goto(f"/projects/{project.pk}/models/")
+    expect(page.get_by_test_id("version-row")).to_have_count(2)
+    expect(page.get_by_test_id("compare-result")).to_be_visible()
+    wait_until(page, "() => Array.from(document.querySelectorAll('.heat-thumb img')).every(i => i.complete)")
+    for thumb in page.locator("[data-testid=fp-image], [data-testid=fn-image]").all():
+        thumb.scroll_into_view_if_needed()
+        expect(thumb).not_to_have_attribute("data-heatmap", "pending")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(screenshots / "models.png"), full_page=True)
+
+    monkeypatch.setattr(engine, "predictor_for", lambda version: _DeviationPredictor())
+    new_parts = []
+    for name, data, _ in samples[9:19]:
+        path = tmp_path / f"new_{name}"
+        path.write_bytes(data)
+        new_parts.append(str(path))
+    page.goto(f"/projects/{project.pk}/inspect/")
+    expect(page.get_by_test_id("inspect-model").locator("option")).to_have_count(2)
+    page.get_by_test_id("inspect-input").set_input_files(new_parts)
+    expect(page.get_by_test_id("inspect-row")).to_have_count(len(new_parts))
+    page.locator('[data-testid="inspect-row"]').nth(0).get_by_test_id("inspect-pick").check()
+    page.get_by_test_id("view-grid").click()
+    for tile in page.get_by_test_id("inspect-tile").all():
+        tile.scroll_into_view_if_needed()
+        expect(tile).to_have_attribute("data-heatmap", "drawn")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(screenshots / "inspect.png"), full_page=True)

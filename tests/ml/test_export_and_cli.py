@@ -29,7 +29,12 @@ def test_onnx_export_has_a_dynamic_batch_and_matches_pytorch(tmp_path, checkpoin
     assert report["outputs"] == ["score", "anomaly_map"]
     metadata = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     props = metadata.get_modelmeta().custom_metadata_map
-    assert props == {"threshold": "0.4375", "decision_rule": "score >= threshold"}
+    assert props == {
+        "threshold": "0.4375",
+        "decision_rule": "score >= threshold",
+        "image_height": "64",
+        "image_width": "64",
+    }
 
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     predictor = Predictor(checkpoint, backend="torch")

@@ -1,4 +1,4 @@
-"""Health, schema and docs, the task-queue helper, and JSON error bodies everywhere under /api/."""
+"""Schema and docs, the task-queue helper, and JSON error bodies everywhere under /api/ (health: test_health.py)."""
 
 import pytest
 from celery import Celery
@@ -8,35 +8,6 @@ from webapp.core import queue
 from webapp.core.views import handler404, handler500
 
 pytestmark = pytest.mark.django_db
-
-
-def test_health_reports_each_part(anon_client, monkeypatch):
-    monkeypatch.setattr(queue, "worker_count", lambda app=None, timeout=1.0: 2)
-
-    response = anon_client.get("/api/v1/health/")
-
-    assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "ok", "workers": 2}
-
-
-def test_health_is_200_when_the_broker_is_down(anon_client, monkeypatch):
-    monkeypatch.setattr(queue, "broker_reachable", lambda app=None: False)
-
-    response = anon_client.get("/api/v1/health/")
-
-    assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "error", "workers": 0}
-
-
-def test_health_is_200_when_the_database_is_down(anon_client, monkeypatch):
-    from webapp.core.api import views
-
-    monkeypatch.setattr(views, "_database_ok", lambda: False)
-    monkeypatch.setattr(queue, "worker_count", lambda app=None, timeout=1.0: 0)
-
-    response = anon_client.get("/api/v1/health/")
-
-    assert response.status_code == 200 and response.json()["database"] == "error"
 
 
 def unreachable_app() -> Celery:

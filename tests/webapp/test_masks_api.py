@@ -38,8 +38,9 @@ def test_a_mask_is_stored_as_0_255_and_makes_the_image_defective(api_client, ima
     assert Mask.objects.get(image=image).area == 6
 
 
-def test_colour_masks_count_any_non_zero_channel(api_client, image):
-    rgba = mask_png(8, 6, box=(0, 0, 1, 1), mode="RGBA", value=(0, 0, 0, 255))
+def test_colour_masks_count_visible_non_zero_colours(api_client, image):
+    # A red pixel painted on a transparent canvas; an opaque black pixel is no defect (docs/api.md, "Masks").
+    rgba = mask_png(8, 6, box=(0, 0, 1, 1), mode="RGBA", value=(200, 0, 0, 255))
 
     assert put_mask(api_client, image, rgba).status_code == 200
     assert (stored_mask(api_client, image) == 255).sum() == 1

@@ -23,24 +23,56 @@ def test_it_lists_members_with_roles(api_client, project, user):
     ]
 
 
-def test_owners_add_members_by_username_or_id_and_change_roles(api_client, project):
-    carol, dave = UserFactory(username="carol"), UserFactory(username="dave")
+def test_owners_add_members_by_username_or_email_and_change_roles(api_client, project):
+    carol, dave = UserFactory(username="carol"), UserFactory(username="dave", email="dave@example.com")
 
     added = api_client.post(
         f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "labeller"}, format="json"
     )
-    by_id = api_client.post(
-        f"/api/v1/projects/{project.pk}/members/", {"user_id": dave.pk, "role": "viewer"}, format="json"
+    by_email = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"email": "Dave@Example.com", "role": "viewer"}, format="json"
     )
     changed = api_client.post(
         f"/api/v1/projects/{project.pk}/members/", {"username": "carol", "role": "viewer"}, format="json"
     )
+    # a current member may also be named by id (the member list shows it)
+    by_id = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"user_id": dave.pk, "role": "labeller"}, format="json"
+    )
 
     assert added.status_code == 201 and added.json() == {"user_id": carol.pk, "username": "carol", "role": "labeller"}
-    assert by_id.status_code == 201
+    assert by_email.status_code == 201 and by_email.json()["username"] == "dave"
     assert changed.status_code == 200 and changed.json()["role"] == "viewer"
+    assert by_id.status_code == 200 and by_id.json()["role"] == "labeller"
     # The new member now sees the project.
     assert client_for(carol).get(f"/api/v1/projects/{project.pk}/").status_code == 200
+
+
+def test_adding_a_member_reveals_nothing_about_other_accounts(api_client, project):
+    # given an account that is not in the project, an inactive one, and two sharing an e-mail address
+    stranger = UserFactory(username="stranger", email="stranger@example.com")
+    UserFactory(username="gone", email="gone@example.com", is_active=False)
+    UserFactory(username="twin1", email="twin@example.com")
+    UserFactory(username="twin2", email="twin@example.com")
+    url = f"/api/v1/projects/{project.pk}/members/"
+
+    # when the owner probes by id (existing and not), by unknown names, the inactive one and the shared e-mail
+    answers = [
+        api_client.post(url, payload, format="json")
+        for payload in [
+            {"user_id": stranger.pk},
+            {"user_id": stranger.pk + 1000},
+            {"username": "nobody"},
+            {"email": "nobody@example.com"},
+            {"username": "gone"},
+            {"email": "twin@example.com"},
+        ]
+    ]
+
+    # then every answer is the same 400, and nobody was added
+    assert {(r.status_code, r.content) for r in answers} == {(400, answers[0].content)}
+    assert "stranger" not in answers[0].content.decode()
+    assert not project.memberships.filter(user=stranger).exists()
 
 
 @pytest.mark.parametrize("payload", [{"username": "nobody"}, {"role": "viewer"}, {"username": "alice", "role": "boss"}])

@@ -43,6 +43,19 @@ def test_list_and_detail_carry_the_contract_fields_and_null_metrics(project, own
     assert body["metrics"]["aupro"] is None and body["is_active"] is True
 
 
+def test_a_version_that_ranks_defects_below_good_parts_carries_an_inverted_warning(project, owner_client):
+    good = ModelVersionFactory(project=project, version=1, metrics={"image_auroc": 0.93})
+    inverted = ModelVersionFactory(project=project, version=2, metrics={"image_auroc": 0.39})
+    licensed = ModelVersionFactory(project=project, version=3, backbone="resnet152", metrics={"image_auroc": 0.9})
+
+    assert owner_client.get(f"/api/v1/models/{good.id}/").json()["warnings"] == []
+    warnings = owner_client.get(f"/api/v1/models/{inverted.id}/").json()["warnings"]
+    assert [w["code"] for w in warnings] == ["inverted"] and "0.39" in warnings[0]["detail"]
+    warnings = owner_client.get(f"/api/v1/models/{licensed.id}/").json()["warnings"]
+    assert [w["code"] for w in warnings] == ["non_commercial_backbone"]
+    assert "Non-commercial" in warnings[0]["detail"]
+
+
 def test_patch_threshold_moves_is_defective_of_every_prediction(project, owner_client):
     version = ModelVersionFactory(project=project, is_active=True, threshold=0.5)
     image = make_image(project)
@@ -118,7 +131,7 @@ def test_export_in_an_unknown_format_is_400(project, owner_client):
 def test_a_failed_export_answers_json_and_leaves_no_scratch_files(project, owner_client, monkeypatch, settings):
     version = ModelVersionFactory(project=project)
 
-    def broken_export(checkpoint, out, form):
+    def broken_export(checkpoint, out, form, **kwargs):
         Path(out).write_bytes(b"half")
         raise RuntimeError("exporter crashed")
 
@@ -127,5 +140,6 @@ def test_a_failed_export_answers_json_and_leaves_no_scratch_files(project, owner
 
     response = owner_client.get(f"/api/v1/models/{version.id}/export/?format=onnx")
 
-    assert response.status_code == 500 and response.json() == {"detail": "Internal server error."}
+    # An unreadable checkpoint is the version's state, not a server crash: 409 with a sentence (issue 10).
+    assert response.status_code == 409 and "cannot be exported" in response.json()["detail"]
     assert not list((Path(settings.DATA_DIR) / "tmp").glob("export-*"))

@@ -96,9 +96,10 @@ def test_settings_can_be_patched(api_client, project):
         "retrain_after_labels": 7,
         "min_good_for_first_model": 10,
         "test_fraction": 0.3,
+        "tiling": "off",
     }
     project.refresh_from_db()
-    assert (project.image_size, project.backbone, project.auto_retrain) == (320, "wide_resnet50_2", False)
+    assert (project.image_size, project.backbone, project.auto_retrain) == ("320", "wide_resnet50_2", False)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,24 @@ def test_invalid_settings_are_400(api_client, project, patch, field):
     assert response.status_code == 400
     assert field in response.json()["detail"] or field in str(response.json()["errors"])
     project.refresh_from_db()
-    assert project.image_size == 256
+    assert project.image_size == "auto"  # the default, unchanged
+
+
+def test_the_opt_in_resnet152_is_refused_with_install_command_and_licence_until_installed(api_client, project):
+    from ml.backbones import backbone_status
+
+    if backbone_status("resnet152")[0]:
+        pytest.skip("resmem is installed here")
+    response = api_client.patch(
+        f"/api/v1/projects/{project.pk}/", {"settings": {"backbone": "resnet152"}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "resmem==1.1.6" in str(response.json()) and "Non-commercial" in str(response.json())
+    ok = api_client.patch(
+        f"/api/v1/projects/{project.pk}/", {"settings": {"backbone": "efficientnet_lite2"}}, format="json"
+    )
+    assert ok.status_code == 200, ok.json()
 
 
 def test_viewers_cannot_change_or_delete_a_project(project, member_client):

@@ -123,12 +123,24 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Upload limits (bytes / pixels), enforced before an image is decoded.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=60_000_000)
+# Decoding an image takes width x height x bytes per pixel of memory whatever its file size (a 400 KB PNG
+# can decode to 240 MB): images whose decoded size, computed from the header, is over this are refused
+# with 413 before decoding, and thumbnails are reduced without a second full-size copy.
+MAX_DECODE_BYTES = env.int("MAX_DECODE_BYTES", default=256 * 1024 * 1024)
 MAX_ARCHIVE_BYTES = env.int("MAX_ARCHIVE_BYTES", default=2 * 1024 * 1024 * 1024)
 MAX_ARCHIVE_ENTRIES = env.int("MAX_ARCHIVE_ENTRIES", default=100_000)
 MAX_ARCHIVE_UNCOMPRESSED_BYTES = env.int("MAX_ARCHIVE_UNCOMPRESSED_BYTES", default=20 * 1024 * 1024 * 1024)
-# Request bodies larger than this are streamed to a temp file rather than held in memory.
+# Uploaded files larger than this are streamed to a temp file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Bodies that are not files (JSON, forms, the text fields of a multipart form) are held in memory: capped.
+# webapp.core.limits refuses a larger Content-Length with 413 before reading a byte (docs/security.md).
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# A multipart body (files stream to disk) may be as large as the largest archive plus its form fields.
+MAX_MULTIPART_BYTES = env.int("MAX_MULTIPART_BYTES", default=MAX_ARCHIVE_BYTES + 16 * 1024 * 1024)
+# Text fields people type; the project name is also bounded by its column (200).
+MAX_PROJECT_NAME_CHARS = min(env.int("MAX_PROJECT_NAME_CHARS", default=200), 200)
+MAX_DESCRIPTION_CHARS = env.int("MAX_DESCRIPTION_CHARS", default=10_000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("MAX_FILES_PER_REQUEST", default=1000)
 FILE_UPLOAD_TEMP_DIR = None
 
@@ -143,6 +155,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "webapp.core.exceptions.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON nested too deeply for Python's parser is a 400, not a RecursionError (500).
+    "DEFAULT_PARSER_CLASSES": [
+        "webapp.core.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -151,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # `<id:...>` path segments (webapp.core.converters): positive 64-bit integers.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
 }
 
 
@@ -191,7 +211,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # Training / inference defaults (projects may override some in their settings).
 DEFAULT_BACKBONE = env.str("DEFAULT_BACKBONE", default="efficientnet_lite0")
-DEFAULT_IMAGE_SIZE = env.int("DEFAULT_IMAGE_SIZE", default=256)
+# Working resolution of new projects: "auto" (from the images' aspect ratio), "256" or "640x232" (height x width).
+DEFAULT_IMAGE_SIZE = env.str("DEFAULT_IMAGE_SIZE", default="auto")
 ML_DEVICE = env.str("ML_DEVICE", default="auto")
 TORCH_HOME = env.str("TORCH_HOME", default=str(DATA_DIR / "torch"))
 
@@ -210,6 +231,9 @@ TRAINING_HEARTBEAT_SECONDS = env.float("TRAINING_HEARTBEAT_SECONDS", default=5.0
 TRAINING_PROGRESS_SECONDS = env.float("TRAINING_PROGRESS_SECONDS", default=2.0)
 # A running job whose heartbeat is older than this is failed by the reaper ("worker lost").
 TRAINING_STALE_AFTER_SECONDS = env.float("TRAINING_STALE_AFTER_SECONDS", default=60.0)
+# Scratch folders under DATA_DIR/tmp that a killed worker left: removed by `training.dispatch_and_reap` (a
+# training's once its job is not running, others once older than this; webapp/training/scratch.py).
+SCRATCH_MAX_AGE_SECONDS = env.float("SCRATCH_MAX_AGE_SECONDS", default=6 * 3600.0)
 # How often celery beat runs `training.dispatch_and_reap`, and when a queued job is sent again.
 TRAINING_DISPATCH_INTERVAL_SECONDS = env.float("TRAINING_DISPATCH_INTERVAL_SECONDS", default=15.0)
 TRAINING_REDISPATCH_AFTER_SECONDS = env.float("TRAINING_REDISPATCH_AFTER_SECONDS", default=600.0)
@@ -244,3 +268,118 @@ SPECTACULAR_SETTINGS.update(
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
 # ...and what Django itself answers under /api/ (debug 404 page, CSRF failure page) becomes JSON too.
 MIDDLEWARE.insert(0, "webapp.core.middleware.ApiJsonErrorsMiddleware")
+
+# --- Hardening (docs/security.md): instance isolation, throttles, lockout, tokens, TLS, CSP ----------------
+from datetime import timedelta  # noqa: E402
+
+from csp.constants import NONE, SELF  # noqa: E402
+
+from .instance import instance_name  # noqa: E402
+
+# Everything this installation keeps in a shared Redis (queues, control messages, cache) is prefixed with
+# INSTANCE_NAME, derived from the database it uses: two checkouts on one Redis never take each other's tasks,
+# while every machine of one installation (same database) shares its queues.
+INSTANCE_NAME = env.str("INSTANCE_NAME", default="") or instance_name(DATABASES["default"])
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{INSTANCE_NAME}:"
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{INSTANCE_NAME}:"}
+
+# The cache holds throttle counters and worker heartbeats, so web and workers must share it: CACHE_URL, else
+# the broker's Redis, else files under DATA_DIR (one machine). A Redis outage makes it miss, never fail.
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL:
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "webapp.core.cache.ResilientRedisCache", "LOCATION": CELERY_BROKER_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+CACHES["default"]["KEY_PREFIX"] = INSTANCE_NAME
+
+# Workers write a heartbeat to the cache this often; /api/v1/health/ counts those heard within 3 periods.
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=10.0)
+
+# Throttles (429 with Retry-After). Clients are told apart by address: REMOTE_ADDR, or with NUM_PROXIES
+# trusted reverse proxies in front, the address they forwarded (X-Forwarded-For).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "webapp.core.tokens.ExpiringTokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_THROTTLE_CLASSES": [
+            "rest_framework.throttling.AnonRateThrottle",
+            "rest_framework.throttling.UserRateThrottle",
+        ],
+        "DEFAULT_THROTTLE_RATES": {
+            "anon": env.str("THROTTLE_ANON_RATE", default="60/minute"),
+            "user": env.str("THROTTLE_USER_RATE", default="3000/minute"),
+            "login": env.str("THROTTLE_LOGIN_RATE", default="20/minute"),
+        },
+        # 0, not None: with None DRF would trust any client's X-Forwarded-For.
+        "NUM_PROXIES": NUM_PROXIES,
+    }
+)
+
+# Failed logins (login page, token endpoint, admin): django-axes locks a user name from one address out
+# after LOGIN_FAILURE_LIMIT failures for LOGIN_LOCKOUT_MINUTES.
+INSTALLED_APPS += ["axes", "csp"]
+AUTHENTICATION_BACKENDS = ["webapp.core.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "webapp.core.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "webapp.core.lockout.lockout_response"
+AXES_VERBOSE = False
+
+# API tokens expire this long after they were issued (0: never); POST /api/v1/auth/token/ then issues a new one.
+TOKEN_TTL_HOURS = env.float("TOKEN_TTL_HOURS", default=720.0)
+
+# Request bodies are refused by size before they are read (webapp.core.limits), first thing after the
+# HTTPS redirect.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "webapp.core.limits.RequestBodyLimitMiddleware",
+)
+
+# TLS. HTTPS_ONLY=true behind TLS turns on the redirect, Secure cookies and HSTS; each can be set on its own.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Load balancers probe the health endpoints over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/"]
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto); only set it behind such a proxy.
+_proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp): the pages load only same-origin ES modules and styles, no inline
+# script, style attribute or event handler; the mask painter and heatmaps use blob: and data: images.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "connect-src": [SELF],
+        "font-src": [SELF, "data:"],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}

@@ -20,3 +20,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not Django's shared in-memory database: the browser tests' live server answers requests
     # on several threads, and each must have its own connection as in production.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["DATA_DIR"], "test-db.sqlite3")}  # noqa: F405
+
+# One process-local cache: throttle counters and worker heartbeats of one test never reach another's
+# (tests/conftest.py clears it around each test).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": INSTANCE_NAME}}  # noqa: F405
+# Throttles stay on but out of reach of the suite (browser tests log in many times from 127.0.0.1); the
+# throttle tests set the rates they exercise (tests/webapp/test_throttling.py).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "100000/minute", "user": "100000/minute", "login": "100000/minute"}  # noqa: F405

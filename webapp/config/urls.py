@@ -1,6 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
+
+from webapp.core.converters import IdConverter
+
+# `<id:pk>`: a positive 64-bit integer; a longer number is a 404, never a database overflow (500).
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

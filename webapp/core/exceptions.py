@@ -6,7 +6,13 @@ exception handler below turns them into responses with the status code each one 
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -55,9 +61,26 @@ def _first_message(value) -> str:
     return str(value)
 
 
+def _request_refusal(exc: SuspiciousOperation) -> Response:
+    """Django's own refusals of a request body (raised while DRF parses it): a 4xx, never a 500."""
+    from django.conf import settings
+
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return Response({"detail": f"Too many files in one request; the limit is {limit}."}, status=413)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large."}, status=413)
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Response({"detail": f"Too many form fields in one request; the limit is {limit}."}, status=400)
+    return Response({"detail": "The request was refused as malformed."}, status=400)
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         return Response({"detail": exc.detail}, status=exc.status_code)
+    if isinstance(exc, SuspiciousOperation):
+        return _request_refusal(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):

@@ -53,11 +53,12 @@ def enqueue(task, *args, **kwargs) -> bool:
         return False
 
 
-def broker_reachable(app=None) -> bool:
-    """True when the Celery broker accepts a connection within BROKER_TIMEOUT_S."""
+def broker_reachable(app=None, timeout: float | None = None) -> bool:
+    """True when the Celery broker accepts a connection within `timeout` (default BROKER_TIMEOUT_S) seconds."""
     if app is None:
         from webapp.config.celery import app
-    timeout = getattr(settings, "BROKER_TIMEOUT_S", BROKER_TIMEOUT_S)
+    if timeout is None:
+        timeout = getattr(settings, "BROKER_TIMEOUT_S", BROKER_TIMEOUT_S)
     try:
         with app.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
@@ -67,7 +68,9 @@ def broker_reachable(app=None) -> bool:
 
 
 def worker_count(app=None, timeout: float = 1.0) -> int:
-    """Number of Celery workers that answer a ping within `timeout` seconds; 0 when none or on failure."""
+    """Number of Celery workers that answer a ping within `timeout` seconds; 0 when none or on failure.
+
+    Waits out the whole timeout: for scripts and tests, never per request (/api/v1/health/ reads heartbeats)."""
     if app is None:
         from webapp.config.celery import app
     try:

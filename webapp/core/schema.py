@@ -21,6 +21,7 @@ ERROR_RESPONSES = {
         409: "Conflict with the current state.",
         413: "Upload too large (bytes or pixels).",
         415: "Unsupported image format.",
+        429: "Too many requests or failed logins; retry after the `Retry-After` header's seconds.",
         503: "The task queue is unreachable; the data is saved.",
     }.items()
 }

@@ -1,8 +1,24 @@
-"""Backbones a project may choose (validated on PATCH of the project settings)."""
+"""Backbones a project may choose (validated on PATCH of the project settings): the ml engine's registry."""
 
 
 def available_backbones() -> list[str]:
-    """The ml engine's registry; imported on use so the web process loads torch only when it needs it."""
-    from ml.backbones import BACKBONES
+    """The ml registry's choices; imported on use so the web process loads torch only when it needs it.
+    Opt-in backbones (``resnet152``, non-commercial weights) appear only once installed (``make resnet152``)."""
+    from ml.backbones import available_backbones as installed
 
-    return list(BACKBONES)
+    return installed()
+
+
+def backbone_problem(name: str) -> str | None:
+    """None when ``name`` can be chosen, else a message saying why not (unknown, or how to install it + licence)."""
+    from ml.backbones import backbone_status
+
+    ok, message = backbone_status(name)
+    return None if ok else message
+
+
+def backbone_licence(name: str) -> str | None:
+    """The licence of a backbone's weights (ml.registry: no torch import)."""
+    from ml.registry import licence_of
+
+    return licence_of(name)

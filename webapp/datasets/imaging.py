@@ -1,7 +1,9 @@
 """Image checks and conversions for uploads and masks (Pillow + numpy, no ORM).
 
-Order matters for safety: byte size, then format by magic bytes, then dimensions from the header
-(Pillow's lazy open reads no pixel data), and only then the full decode.
+Order matters for safety: byte size, then format by magic bytes, then dimensions and the memory a decode
+needs from the header (Pillow's lazy open reads no pixel data), and only then the full decode. After it,
+an EXIF orientation is applied once (`upright`), so that stored pixels, width/height, thumbnails, masks,
+training and a browser showing the image all agree.
 """
 
 import io
@@ -10,11 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
+from PIL import ImageChops, ImageOps, UnidentifiedImageError
 
 from webapp.core.exceptions import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 THUMBNAIL_SIDE = 256
+EXIF_ORIENTATION = 0x0112
+# Modes a PNG can hold; an upright copy of any other mode (CMYK, YCbCr, LAB, F) is stored as TIFF.
+_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
+# Modes Image.reduce averages in place. Not palette indices, 1-bit or 16-bit; nor LA/RGBA, which Pillow
+# premultiplies first: a full-size copy, the very cost avoided here.
+_REDUCIBLE = frozenset({"L", "RGB", "RGBX", "CMYK", "YCbCr", "I", "F"})
 
 # (Pillow format, file extension, content type, magic prefixes)
 _FORMATS = (
@@ -41,6 +49,8 @@ class CheckedImage:
     width: int
     height: int
     image: PILImage.Image
+    # True when an EXIF orientation was applied: the stored file must then be `upright_bytes`, not the upload.
+    oriented: bool = False
 
 
 def sniff_format(head: bytes) -> tuple[str, str] | None:
@@ -83,6 +93,7 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidInput(f"Corrupt {pil_format} file: {exc}") from exc
     check_pixels(width, height)
+    check_decode_memory(width, height, image.mode)
     try:
         if pil_format == "PNG":
             # Pillow decodes a PNG cut inside its last chunk without complaint; verify() checks every
@@ -95,13 +106,65 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
         raise InvalidInput(f"Corrupt or truncated {pil_format} file: {exc}") from exc
     if width < 1 or height < 1:
         raise InvalidInput("Image has no pixels.")
-    return CheckedImage(pil_format, extension, width, height, image)
+    image, oriented = upright(image)
+    width, height = image.size
+    return CheckedImage(pil_format, extension, width, height, image, oriented)
 
 
 def check_pixels(width: int, height: int) -> None:
     limit = settings.MAX_IMAGE_PIXELS
     if width * height > limit:
         raise PayloadTooLarge(f"Image is {width}x{height} = {width * height} pixels; the limit is {limit}.")
+
+
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """Memory Pillow allocates for the decoded pixels (1 byte for L/P/1, 2 for 16-bit, else 4 per pixel)."""
+    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return width * height * per_pixel
+
+
+def check_decode_memory(width: int, height: int, mode: str) -> None:
+    """413 before decoding when the decoded image would need more than MAX_DECODE_BYTES."""
+    needed, limit = decoded_bytes(width, height, mode), settings.MAX_DECODE_BYTES
+    if needed > limit:
+        raise PayloadTooLarge(
+            f"Decoding this {width}x{height} {mode} image needs {needed // 2**20} MiB of memory; "
+            f"the limit (MAX_DECODE_BYTES) is {limit // 2**20} MiB."
+        )
+
+
+def orientation(image: PILImage.Image) -> int:
+    """The EXIF orientation (1..8; 1 = as stored) of an opened image."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block says nothing about orientation
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image: PILImage.Image) -> tuple[PILImage.Image, bool]:
+    """The image turned as its EXIF orientation says (tag removed), and whether it was turned."""
+    if orientation(image) == 1:
+        return image, False
+    turned = ImageOps.exif_transpose(image)
+    if turned is not image:
+        image.close()
+    return turned, True
+
+
+def upright_bytes(checked: CheckedImage) -> tuple[bytes, str]:
+    """A lossless file of an oriented image's upright pixels: (bytes, extension), PNG or else TIFF."""
+    out = io.BytesIO()
+    if checked.image.mode in _PNG_MODES:
+        checked.image.save(out, format="PNG", compress_level=6)
+        return out.getvalue(), "png"
+    checked.image.save(out, format="TIFF", compression="tiff_deflate")
+    return out.getvalue(), "tif"
+
+
+def stored_bytes(checked: CheckedImage, data: bytes) -> tuple[bytes, str]:
+    """What to store for an accepted upload: the bytes as sent, or the upright copy of an oriented image."""
+    return upright_bytes(checked) if checked.oriented else (data, checked.extension)
 
 
 def to_8bit(image: PILImage.Image) -> PILImage.Image:
@@ -126,17 +189,57 @@ def to_8bit(image: PILImage.Image) -> PILImage.Image:
     return image.convert("RGB")
 
 
+def _reduced(image: PILImage.Image, side: int) -> PILImage.Image:
+    """A copy whose longest side is `side` or more, made from the decoded image without converting or copying
+    it at full size (a 7740 x 7740 RGBA upload costs 240 MB per copy): averaged where Pillow can do that in
+    place, else sampled (the final resize from at least twice its size still smooths)."""
+    factor = max(image.size) // side
+    if factor < 2:
+        return image.copy()
+    if image.mode in _REDUCIBLE:
+        return image.reduce(factor)
+    width, height = image.size
+    return image.resize((max(1, width // factor), max(1, height // factor)), PILImage.Resampling.NEAREST)
+
+
 def thumbnail_jpeg(image: PILImage.Image) -> bytes:
     """JPEG whose longest side is at most THUMBNAIL_SIDE (smaller images are not enlarged)."""
-    thumb = to_8bit(image).copy()
+    thumb = to_8bit(_reduced(image, 2 * THUMBNAIL_SIDE))
     thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), PILImage.Resampling.LANCZOS)
     out = io.BytesIO()
     thumb.save(out, format="JPEG", quality=85, optimize=True)
     return out.getvalue()
 
 
+def defect_pixels(image: PILImage.Image) -> PILImage.Image:
+    """A mask of any mode -> an 'L' image, 255 where a defect is painted, 0 elsewhere.
+
+    A defect pixel is a visible non-zero one: any non-zero channel (the colour, for palette images: never
+    the palette index), and, where the mask has transparency, an alpha above zero. So an opaque black
+    RGBA canvas and a fully transparent one are both empty, and palette masks are judged by their colours.
+    """
+    mode = image.mode
+    if mode in ("P", "PA") or (mode in ("1", "L", "RGB") and "transparency" in image.info):
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return PILImage.fromarray((np.asarray(image) != 0).astype(np.uint8) * 255, mode="L")
+    if mode == "1":
+        image, mode = image.convert("L"), "L"
+    bands = list(image.split())
+    alpha = bands.pop() if mode in ("LA", "La", "RGBA", "RGBa") else None
+    lit = bands[0]
+    for band in bands[1:]:
+        lit = ImageChops.lighter(lit, band)
+    defect = lit.point(lambda value: 255 if value else 0)
+    if alpha is not None:
+        defect = ImageChops.multiply(defect, alpha.point(lambda value: 255 if value else 0))
+    return defect
+
+
 def decode_mask(data: bytes, *, width: int, height: int) -> tuple[bytes, int]:
-    """A mask PNG of any mode -> ({0,255} single-channel PNG bytes, defect pixel count). Raises 400/413."""
+    """A mask PNG of any mode -> ({0,255} single-channel PNG bytes, defect pixel count). Raises 400/413.
+
+    An EXIF orientation in the mask is applied like an image's (open_checked)."""
     if sniff_format(data[:16]) != ("PNG", "png"):
         raise InvalidInput("A mask must be a PNG image.")
     try:
@@ -145,11 +248,10 @@ def decode_mask(data: bytes, *, width: int, height: int) -> tuple[bytes, int]:
         raise InvalidInput(exc.detail) from exc
     if (checked.width, checked.height) != (width, height):
         raise InvalidInput(f"Mask is {checked.width}x{checked.height}; it must be {width}x{height} like its image.")
-    array = np.asarray(checked.image)
-    defect = array != 0 if array.ndim == 2 else (array != 0).any(axis=2)
-    area = int(defect.sum())
+    defect = defect_pixels(checked.image)
+    area = defect.histogram()[255]
     if area == 0:
-        raise EmptyMask("The mask is empty (all pixels zero); delete the mask instead.")
+        raise EmptyMask("The mask is empty (no visible non-zero pixel); delete the mask instead.")
     out = io.BytesIO()
-    PILImage.fromarray(defect.astype(np.uint8) * 255, mode="L").save(out, format="PNG", optimize=True)
+    defect.save(out, format="PNG", optimize=True)
     return out.getvalue(), area

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
@@ -201,6 +201,8 @@ def run_import(*, job_id: int) -> ImportJob:
         with default_storage.open(job.archive.name, "rb") as handle, zipfile.ZipFile(handle) as archive:
             _import(job, archive)
         job.status = ImportStatus.SUCCEEDED
+    except ProjectGone:
+        return _end_without_project(job)
     except ServiceError as exc:
         job.status, job.error = ImportStatus.FAILED, exc.detail
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -211,8 +213,30 @@ def run_import(*, job_id: int) -> ImportJob:
     job.finished_at = timezone.now()
     job.progress = 1.0 if job.status == ImportStatus.SUCCEEDED else job.progress
     archive_name, job.archive = job.archive.name, ""
-    job.save()
+    try:
+        with transaction.atomic():  # a savepoint: a failed save must not break a caller's transaction
+            job.save(force_update=True)
+    except (DatabaseError, IntegrityError):
+        if _project_exists(job):
+            raise
+        return _end_without_project(job, archive_name)
     files.delete_quietly([archive_name])
+    return job
+
+
+class ProjectGone(Exception):
+    """The project (and with it this import's row) was deleted while the import ran."""
+
+
+def _project_exists(job: ImportJob) -> bool:
+    return Project.objects.filter(pk=job.project_id).exists()
+
+
+def _end_without_project(job: ImportJob, archive_name: str | None = None) -> ImportJob:
+    """Stop quietly: there is no row left to report on, only the archive to remove."""
+    logger.info("Import %s stopped: its project %s was deleted while it ran.", job.pk, job.project_id)
+    files.delete_quietly([archive_name or job.archive.name])
+    job.status, job.error = ImportStatus.FAILED, "The project was deleted during the import."
     return job
 
 
@@ -247,13 +271,18 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
                 job.skipped.append({"name": info.filename, "reason": "not an image file"})
         except ServiceError as exc:
             job.errors.append({"name": info.filename, "reason": exc.detail})
+        except IntegrityError:
+            if not _project_exists(job):
+                raise ProjectGone() from None
+            raise
         except Exception as exc:  # a corrupt entry (bad CRC, encryption, ...) must not stop the others
             logger.warning("Import %s: entry %s failed", job.pk, info.filename, exc_info=True)
             job.errors.append({"name": info.filename, "reason": str(exc) or exc.__class__.__name__})
         job.progress = done / max(len(plan.images), 1)
         if time.monotonic() - last_beat > PROGRESS_EVERY_S:
             last_beat = time.monotonic()
-            _save_progress(job)
+            if not _save_progress(job):
+                raise ProjectGone()
     for key, info in plan.masks.items():
         if key not in used_masks:
             job.skipped.append({"name": info.filename, "reason": "mask without a matching defective image"})
@@ -323,16 +352,19 @@ def _read_manifest(job: ImportJob, archive: zipfile.ZipFile, info: zipfile.ZipIn
     return parsed.rows
 
 
-def _save_progress(job: ImportJob) -> None:
-    ImportJob.objects.filter(pk=job.pk).update(
-        progress=job.progress,
-        total=job.total,
-        created=job.created,
-        duplicates=job.duplicates,
-        masks=job.masks,
-        updated=job.updated,
-        kept=job.kept,
-        skipped=job.skipped,
-        errors=job.errors,
-        heartbeat_at=timezone.now(),
+def _save_progress(job: ImportJob) -> bool:
+    """Write the job's counters; False when its row is gone (the project was deleted)."""
+    return bool(
+        ImportJob.objects.filter(pk=job.pk).update(
+            progress=job.progress,
+            total=job.total,
+            created=job.created,
+            duplicates=job.duplicates,
+            masks=job.masks,
+            updated=job.updated,
+            kept=job.kept,
+            skipped=job.skipped,
+            errors=job.errors,
+            heartbeat_at=timezone.now(),
+        )
     )

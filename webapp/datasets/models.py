@@ -28,8 +28,8 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-def _default_image_size() -> int:
-    return settings.DEFAULT_IMAGE_SIZE
+def _default_image_size() -> str:
+    return str(settings.DEFAULT_IMAGE_SIZE)
 
 
 def _default_backbone() -> str:
@@ -45,7 +45,11 @@ class Project(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     # Settings (API: `settings: {image_size, backbone, auto_retrain, retrain_after_labels}` plus extras).
-    image_size = models.PositiveIntegerField(default=_default_image_size)
+    # Working resolution: "256" (square), "640x232" (height x width) or "auto" (resolved per training run from
+    # the snapshot's image sizes, ml.geometry.auto_size; the resolved size is stored on the model version).
+    image_size = models.CharField(max_length=16, default=_default_image_size)
+    # Tiled mode for small defects on large images (ml/tiling.py): "off", "RxC" (e.g. "2x2") or "auto".
+    tiling = models.CharField(max_length=8, default="off")
     backbone = models.CharField(max_length=64, default=_default_backbone)
     auto_retrain = models.BooleanField(default=True)
     retrain_after_labels = models.PositiveIntegerField(default=5)

@@ -110,13 +110,16 @@ def image_create(
     if existing is not None:
         return existing, False
     checked = imaging.open_checked(data)
-    file_name = files.image_name(sha256, checked.extension)
+    # The name stays the SHA-256 of the bytes sent (duplicates are found by it, whatever the orientation);
+    # an image with an EXIF orientation is stored upright (docs/api.md, "EXIF orientation").
+    stored, extension = imaging.stored_bytes(checked, data)
+    file_name = files.image_name(sha256, extension)
     thumb_name = files.thumbnail_name(sha256)
     thumbnail = imaging.thumbnail_jpeg(checked.image)
     checked.image.close()
     wrote_file = wrote_thumb = False
     try:
-        wrote_file = files.write_once(file_name, data)
+        wrote_file = files.write_once(file_name, stored)
         wrote_thumb = files.write_once(thumb_name, thumbnail)
         with transaction.atomic():
             image = Image.objects.create(
@@ -292,6 +295,16 @@ def images_bulk(*, project: Project, images: QuerySet[Image], action: str, value
         selected = list(images.select_for_update().order_by("id"))
         count_new_labels(project.pk, _label_images(project=project, images=selected, label=value, split=None))
         return len(selected)
+    raise InvalidInput(f"Unknown action {action!r}.")
+
+
+def images_bulk_count(*, project: Project, images: QuerySet[Image], action: str, value: str | None) -> int:
+    """How many images `images_bulk` would affect with these arguments (a dry run: nothing changes)."""
+    images = images.filter(project=project)
+    if action == "split":
+        return images.exclude(split=value, split_locked=True).count()
+    if action in ("delete", "label"):
+        return images.count()
     raise InvalidInput(f"Unknown action {action!r}.")
 
 

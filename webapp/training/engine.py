@@ -55,14 +55,30 @@ def make_sample(image_path: str, label: int, mask_path: str | None):
     return ml.Sample(image_path, label, mask_path)
 
 
-def train_config(*, preset: str, mode: str, backbone: str, image_size: int, epochs: int | None, device: str):
-    """The preset's config for this project; on CUDA always with mixed precision (AMP), whatever the preset."""
+def train_config(
+    *,
+    preset: str,
+    mode: str,
+    backbone: str,
+    image_size: int | str,
+    epochs: int | None,
+    device: str,
+    tiling: str = "off",
+    image_dims: list[tuple[int, int]] | None = None,
+):
+    """The preset's config for this project; on CUDA always with mixed precision (AMP), whatever the preset.
+
+    `image_size` / `tiling` "auto" are resolved here from `image_dims` ((width, height) of the training images,
+    ml.geometry.auto_size / ml.tiling.auto_tiles), so the config fit gets, and the version records, is concrete.
+    """
     import ml
+    from ml.tiling import resolve_config
 
     amp = {"autocast": True} if device.startswith("cuda") else {}
-    return ml.TrainConfig.from_preset(
-        preset, mode=mode, backbone=backbone, image_size=image_size, epochs=epochs, device=device, **amp
+    config = ml.TrainConfig.from_preset(
+        preset, mode=mode, backbone=backbone, image_size=image_size, epochs=epochs, device=device, tiling=tiling, **amp
     )
+    return resolve_config(config, (), dims=image_dims or [])
 
 
 def compute_metrics(*args: Any, **kwargs: Any) -> dict:

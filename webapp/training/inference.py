@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -26,9 +27,9 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from ml.metrics import is_defective, normalise
-from webapp.core.exceptions import Conflict, InvalidInput, PayloadTooLarge, ServiceError
+from webapp.core.exceptions import Conflict, InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from webapp.core.queue import enqueue
-from webapp.datasets.imaging import open_checked, to_8bit
+from webapp.datasets.imaging import check_size, open_checked, sniff_format, stored_bytes, to_8bit
 from webapp.datasets.models import Image, Project
 
 from . import engine
@@ -110,8 +111,23 @@ def score_images(version: ModelVersion, image_ids: list[int]) -> int:
 
 @dataclass(frozen=True)
 class Upload:
+    """One file to score: its bytes, or an open file (an upload spooled to disk) read only when its turn comes."""
+
     filename: str
-    data: bytes
+    data: bytes | None = None
+    file: Any = None
+
+    def read(self) -> bytes:
+        """The file's bytes after its size and first bytes were checked (413 / 415 without reading the rest)."""
+        if self.data is not None:
+            return self.data
+        check_size(self.file.size, self.filename)
+        self.file.seek(0)
+        head = self.file.read(16)
+        if sniff_format(head) is None:
+            raise UnsupportedMediaType("Unsupported image format; accepted: PNG, JPEG, BMP, TIFF.")
+        self.file.seek(0)
+        return self.file.read(settings.MAX_UPLOAD_BYTES + 1)
 
 
 def predict_uploads(*, project: Project, uploads: list[Upload]) -> dict:
@@ -127,7 +143,7 @@ def predict_uploads(*, project: Project, uploads: list[Upload]) -> dict:
     arrays = []
     for upload in uploads:
         try:
-            arrays.append(_rgb_array(open_checked(upload.data).image))
+            arrays.append(_rgb_array(open_checked(upload.read()).image))  # upright: EXIF orientation applied
         except ServiceError as exc:
             raise type(exc)(f"{upload.filename}: {exc.detail}") from exc
     results = engine.predictor_for(version).predict(arrays, batch_size=settings.INFERENCE_BATCH_SIZE)
@@ -184,13 +200,28 @@ def _safe_name(filename: str) -> str:
     return keep[-100:] or "image"
 
 
-def create_inference_batch(*, project: Project, created_by=None, uploads: Iterable[Upload]) -> InferenceBatch:
+def _checked_bytes(upload: Upload) -> tuple[bytes, str]:
+    """(bytes to store, a suffix for the name) for one upload, checked like an image upload; an image with
+    an EXIF orientation is stored upright (as PNG or TIFF, named so), like the project's images."""
+    data = upload.read()
+    checked = open_checked(data)
+    try:
+        stored, extension = stored_bytes(checked, data)
+    finally:
+        checked.image.close()
+    return stored, f".{extension}" if checked.oriented else ""
+
+
+def create_inference_batch(
+    *, project: Project, created_by=None, uploads: Iterable[Upload], version: ModelVersion | None = None
+) -> InferenceBatch:
     """Store the files, create the batch and its items in chunks. The caller dispatches after the commit.
 
-    A file that is no acceptable image becomes an item with its error (counted as done and failed)
-    rather than refusing the whole batch.
+    `version` is a version of this project (the caller checked it); the active one when None. A file that
+    is no acceptable image becomes an item with its error (counted as done and failed) rather than
+    refusing the whole batch.
     """
-    version = active_version(project)
+    version = version or active_version(project)
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -200,14 +231,15 @@ def create_inference_batch(*, project: Project, created_by=None, uploads: Iterab
             for index, upload in enumerate(uploads):
                 error = name = ""
                 try:
-                    open_checked(upload.data)
+                    data, suffix = _checked_bytes(upload)
                 except ServiceError as exc:
                     error = exc.detail
                 if not error:
                     name = default_storage.save(
-                        f"inference/{batch.id}/{index:06d}-{_safe_name(upload.filename)}", ContentFile(upload.data)
+                        f"inference/{batch.id}/{index:06d}-{_safe_name(upload.filename)}{suffix}", ContentFile(data)
                     )
                     stored.append(name)
+                data = None  # one file in memory at a time
                 failed += bool(error)
                 items.append(
                     InferenceItem(

@@ -88,7 +88,12 @@ class ModelVersion(models.Model):
     mode = models.CharField(max_length=16, choices=TrainingMode.choices)
     preset = models.CharField(max_length=8, choices=Preset.choices, default=Preset.FAST)
     backbone = models.CharField(max_length=64)
+    # The working resolution the version was trained at (height x width; "auto" resolved); `image_size` keeps
+    # one number for old clients: the larger side.
     image_size = models.PositiveIntegerField()
+    image_height = models.PositiveIntegerField(null=True, blank=True)
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    tiling = models.CharField(max_length=8, default="off")
     threshold = models.FloatField()
     is_active = models.BooleanField(default=False)
     checkpoint = models.FileField(max_length=255)

@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webapp.datasets.models import Label, Project, Split
+from webapp.datasets.models import Image, Label, Project, Split
 
 from . import engine, evaluation, snapshots
 from .evaluation import METRIC_KEYS  # noqa: F401 - re-exported (serializers)
@@ -38,6 +38,8 @@ class SampleSet:
     # Parallel to `eval`: the image each sample is and its defect type (per-defect-type metrics).
     eval_image_ids: list = field(default_factory=list)
     eval_defect_types: list = field(default_factory=list)
+    # Parallel to `train`: the image each training sample is (the `auto` working resolution reads their sizes).
+    train_image_ids: list = field(default_factory=list)
 
 
 def build_samples(*, job: TrainingJob, mode: str, scratch: Path) -> SampleSet:
@@ -47,7 +49,7 @@ def build_samples(*, job: TrainingJob, mode: str, scratch: Path) -> SampleSet:
     A defective image without a mask is a weak label (mask_path None): it trains the image score only.
     """
     train, evaluation = [], []
-    eval_ids, eval_types = [], []
+    train_ids, eval_ids, eval_types = [], [], []
     train_counts = {"good": 0, "defective": 0, "masks": 0}
     test_counts = {"good": 0, "defective": 0, "masks": 0}
     for entry in snapshots.entry_rows(job.id):
@@ -64,11 +66,30 @@ def build_samples(*, job: TrainingJob, mode: str, scratch: Path) -> SampleSet:
         counts["masks"] += bool(entry.mask_file)
         if entry.split == Split.TRAIN:
             train.append(sample)
+            train_ids.append(entry.image_id)
         else:
             evaluation.append(sample)
             eval_ids.append(entry.image_id)
             eval_types.append(entry.defect_type if defective else None)
-    return SampleSet(train, evaluation, train_counts, test_counts, eval_ids, eval_types)
+    return SampleSet(train, evaluation, train_counts, test_counts, eval_ids, eval_types, train_ids)
+
+
+def train_image_dims(samples: SampleSet) -> list[tuple[int, int]]:
+    """(width, height) of the training images: from their Image rows, or the file's header for an image deleted
+    since the snapshot froze (its file is kept while the snapshot lives)."""
+    from PIL import Image as PILImage
+
+    known = {
+        pk: (w, h)
+        for pk, w, h in Image.objects.filter(id__in=samples.train_image_ids).values_list("id", "width", "height")
+    }
+    dims = []
+    for image_id, sample in zip(samples.train_image_ids, samples.train, strict=False):
+        if image_id not in known:
+            with PILImage.open(sample.image_path) as opened:
+                known[image_id] = opened.size
+        dims.append(known[image_id])
+    return dims
 
 
 class JobReporter:
@@ -227,6 +248,7 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
         project = job.project
         samples = build_samples(job=job, mode=job.resolved_mode, scratch=scratch)
         device = engine.resolve_device()
+        auto = "auto" in (str(project.image_size), project.tiling)
         cfg = engine.train_config(
             preset=job.preset,
             mode=job.resolved_mode,
@@ -234,6 +256,8 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
             image_size=project.image_size,
             epochs=job.epochs,
             device=device,
+            tiling=project.tiling,
+            image_dims=train_image_dims(samples) if auto else None,
         )
         reporter.flush(device=device, epochs=cfg.epochs, phase="features")
         result = engine.fit(
@@ -317,7 +341,10 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
                 mode=job.resolved_mode,
                 preset=job.preset,
                 backbone=cfg.backbone,
-                image_size=cfg.image_size,
+                image_size=max(cfg.image_height, cfg.image_width),  # one number for old clients
+                image_height=cfg.image_height,
+                image_width=cfg.image_width,
+                tiling=cfg.tiling,
                 threshold=float(threshold),
                 checkpoint=name,
                 metrics={**metrics, "compared_with": comparison},

@@ -69,3 +69,26 @@ def items_of_batch(batch: InferenceBatch) -> QuerySet[InferenceItem]:
 def item_for_user(user, item_id) -> InferenceItem:
     items = _visible(InferenceItem.objects.select_related("batch__model_version"), user, "batch__project")
     return _one(items, item_id, "inference item")
+
+
+def compare_versions(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    """Both versions' scores on the project's test images that each of them scored (read-only).
+
+    One row per image, in image order: `{image, filename, label, defect_type, score_a, score_b}`; the
+    verdicts (`score >= threshold`) are the serializer's. Images scored by only one version are left out,
+    so the rows are the same images for both.
+    """
+    rows = (
+        Prediction.objects.filter(
+            model_version_id__in=[a.pk, b.pk], image__project_id=a.project_id, image__split="test"
+        )
+        .values_list("image_id", "model_version_id", "score", "image__filename", "image__label", "image__defect_type")
+        .order_by("image_id")
+    )
+    by_image: dict[int, dict] = {}
+    for image_id, version_id, score, filename, label, defect_type in rows:
+        row = by_image.setdefault(
+            image_id, {"image": image_id, "filename": filename, "label": label, "defect_type": defect_type}
+        )
+        row["score_a" if version_id == a.pk else "score_b"] = score
+    return [r for r in by_image.values() if "score_a" in r and "score_b" in r]

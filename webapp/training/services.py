@@ -164,8 +164,10 @@ def redispatch_inference_batches(*, now=None) -> list[int]:
 
 
 def dispatch_and_reap() -> dict:
-    """The periodic task body (celery beat): reap lost workers first, so their projects can train again."""
+    """The periodic task body (celery beat): reap lost workers first, so their projects can train again;
+    then remove the scratch folders killed workers left behind (scratch.py)."""
     from .retrain import maybe_auto_retrain
+    from .scratch import clean_stale_scratch
 
     failed = fail_stale_jobs()
     for job_id in failed:
@@ -177,6 +179,7 @@ def dispatch_and_reap() -> dict:
         "sent": redispatch_queued_jobs(),
         "batches": redispatch_inference_batches(),
         "scoring": rescore_unscored_images(),
+        "scratch": clean_stale_scratch(),
     }
 
 

@@ -1,19 +1,36 @@
 """Server-rendered pages. Each page is a thin shell: it checks access, then boots an ES module from
 `frontend/` that talks to the REST API with the session (see docs/ui.md)."""
 
+import math
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from webapp.core.throttling import LoginRateThrottle
 from webapp.datasets import selectors
 from webapp.datasets.models import Image, Project
 
 
 class StudioLoginView(LoginView):
+    """The login page. Attempts are rate-limited per address (THROTTLE_LOGIN_RATE); failed ones lock a user
+    name out from that address for a while (django-axes, webapp.core.lockout): both answer 429 with the form."""
+
     template_name = "ui/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        throttle = LoginRateThrottle()
+        if not throttle.allow_request(request, self):
+            wait = max(1, math.ceil(throttle.wait() or 1))
+            context = self.get_context_data(form=self.get_form())
+            context["lockout"] = f"Too many login attempts from your address. Try again in {wait} seconds."
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 def _project_for(request: HttpRequest, project_id: int) -> Project:
@@ -31,6 +48,8 @@ def _project_page(request: HttpRequest, project: Project, template: str, page: s
             "gallery": reverse("ui:gallery", args=[project.pk]),
             "review": reverse("ui:review", args=[project.pk]),
             "training": reverse("ui:training", args=[project.pk]),
+            "models": reverse("ui:models", args=[project.pk]),
+            "inspect": reverse("ui:inspect", args=[project.pk]),
             "labellerPrefix": reverse("ui:gallery", args=[project.pk]) + "images/",
         },
         **extra,
@@ -66,3 +85,15 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def training(request: HttpRequest, project_id: int) -> HttpResponse:
     return _project_page(request, _project_for(request, project_id), "ui/training.html", "training")
+
+
+@login_required
+def models(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Model versions: metrics, per-defect-type table, export, comparison of two versions, mistakes."""
+    return _project_page(request, _project_for(request, project_id), "ui/models.html", "models")
+
+
+@login_required
+def inspect(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Score new images with a model version in the browser (inference batches); nothing joins the dataset."""
+    return _project_page(request, _project_for(request, project_id), "ui/inspect.html", "inspect")

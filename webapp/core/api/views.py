@@ -1,46 +1,97 @@
 """Auth token and health endpoints."""
 
+from django.contrib.auth.signals import user_logged_in
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.authtoken.models import Token
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.core import queue
-from webapp.core.schema import ERROR_RESPONSES
+from webapp.core import heartbeat, queue, tokens
+from webapp.core.lockout import lockout_message, lockout_seconds
+from webapp.core.schema import ERROR_RESPONSES, errors
+from webapp.core.throttling import LoginRateThrottle
+
+# Seconds the health endpoint gives the broker to accept a connection.
+HEALTH_BROKER_TIMEOUT_S = 1.0
 
 
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="When it stops working (TOKEN_TTL_HOURS).")
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    username = serializers.CharField(label="Username", max_length=150, write_only=True)
+    password = serializers.CharField(
+        label="Password", max_length=4096, style={"input_type": "password"}, trim_whitespace=False, write_only=True
+    )
 
 
 class HealthSerializer(serializers.Serializer):
     database = serializers.CharField(help_text="ok | error")
     broker = serializers.CharField(help_text="ok | error")
-    workers = serializers.IntegerField(min_value=0)
+    workers = serializers.IntegerField(min_value=0, help_text="Workers whose heartbeat is fresh.")
+
+
+def _token_body(token) -> dict:
+    return {"token": token.key, "expires_at": tokens.expires_at(token)}
 
 
 class ObtainTokenView(APIView):
-    """Exchange a username and password for the user's API token (`Authorization: Token <key>`)."""
+    """Exchange a username and password for the user's API token (`Authorization: Token <key>`).
+
+    The same token comes back while it is valid; an expired one is replaced. Attempts are limited per client
+    address (THROTTLE_LOGIN_RATE), and LOGIN_FAILURE_LIMIT failures lock the user name out from that address
+    for LOGIN_LOCKOUT_MINUTES: both 429 with `Retry-After`."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
-        request=inline_serializer(
-            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
-        ),
-        responses={200: TokenResponseSerializer, 400: ERROR_RESPONSES[400]},
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenResponseSerializer,
+            400: ERROR_RESPONSES[400],
+            429: ERROR_RESPONSES[429],
+        },
         tags=["auth"],
     )
     def post(self, request):
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        serializer = TokenRequestSerializer(data=request.data, context={"request": request})
+        if not serializer.is_valid():
+            # django-axes flags the request it saw refused for a locked-out user name.
+            if getattr(request, "axes_locked_out", False):
+                raise exceptions.Throttled(wait=lockout_seconds(request), detail=lockout_message(request))
+            raise exceptions.ValidationError(serializer.errors)
+        user = serializer.validated_data["user"]
+        # A token login is a login: last_login is updated and django-axes forgets earlier failures.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        return Response(_token_body(tokens.token_for_login(user=user)))
+
+
+class RotateTokenView(APIView):
+    """Replace your API token with a new one; the old one stops working at once."""
+
+    @extend_schema(request=None, responses={200: TokenResponseSerializer, **errors(429)}, tags=["auth"])
+    def post(self, request):
+        return Response(_token_body(tokens.token_rotate(user=request.user)))
+
+
+class RevokeTokenView(APIView):
+    """Delete your API token (log out every script using it); POST /api/v1/auth/token/ issues a new one."""
+
+    @extend_schema(
+        request=None,
+        responses={204: OpenApiResponse(description="Revoked (also when you had none)."), **errors(429)},
+        tags=["auth"],
+    )
+    def post(self, request):
+        tokens.token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _database_ok() -> bool:
@@ -52,19 +103,38 @@ def _database_ok() -> bool:
         return False
 
 
+def health_report() -> dict:
+    """Database and broker reachability and the number of live workers (from heartbeats, never a ping)."""
+    broker_ok = queue.broker_reachable(timeout=HEALTH_BROKER_TIMEOUT_S)
+    try:
+        workers = len(heartbeat.live_workers()) if broker_ok else 0
+    except Exception:  # noqa: BLE001 - health reports, never raises
+        workers = 0
+    return {
+        "database": "ok" if _database_ok() else "error",
+        "broker": "ok" if broker_ok else "error",
+        "workers": workers,
+    }
+
+
 class HealthView(APIView):
-    """State of the database, the broker and the workers. Always 200, so monitors can read the parts."""
+    """State of the database, the broker and the workers. Always 200, so monitors can read the parts.
+
+    Cheap enough to probe often: one `SELECT 1`, one broker connection, one cache read."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []
 
     @extend_schema(responses={200: HealthSerializer}, tags=["health"])
     def get(self, request):
-        broker_ok = queue.broker_reachable()
-        return Response(
-            {
-                "database": "ok" if _database_ok() else "error",
-                "broker": "ok" if broker_ok else "error",
-                "workers": queue.worker_count() if broker_ok else 0,
-            }
-        )
+        return Response(health_report())
+
+
+class ReadinessView(HealthView):
+    """For load balancers: 200 when this web process can serve (its database answers), else 503; same body."""
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["health"])
+    def get(self, request):
+        report = health_report()
+        return Response(report, status=200 if report["database"] == "ok" else 503)

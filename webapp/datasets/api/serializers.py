@@ -1,16 +1,20 @@
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from ml.metrics import is_defective
+from webapp.core.query import MAX_ID
 
 from .. import defect_types
-from ..backbones import available_backbones
+from ..backbones import available_backbones, backbone_problem
 from ..models import Image, ImportJob, Label, Membership, Project, Role, Split
+from .resolution import SIZE_HELP, TILING_HELP, ImageSizeField, TilingField
 
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 64, 1024
 _PLACEHOLDER = 987654321987
 _DATETIME = serializers.DateTimeField()
 
@@ -20,10 +24,8 @@ def _absolute(request, url: str) -> str:
 
 
 class ProjectSettingsSerializer(serializers.Serializer):
-    image_size = serializers.IntegerField(
-        required=False,
-        help_text=f"Training/inference side in pixels: a multiple of 32, {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}.",
-    )
+    image_size = ImageSizeField(required=False, help_text=SIZE_HELP)
+    tiling = TilingField(required=False, help_text=TILING_HELP)
     backbone = serializers.CharField(required=False, help_text="One of the available backbones.")
     auto_retrain = serializers.BooleanField(required=False)
     retrain_after_labels = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
@@ -32,17 +34,14 @@ class ProjectSettingsSerializer(serializers.Serializer):
         required=False, min_value=0.0, max_value=0.9, help_text="Share of newly labelled images sent to the test split."
     )
 
-    def validate_image_size(self, value: int) -> int:
-        if value % 32 or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
-            raise serializers.ValidationError(
-                f"Must be a multiple of 32 between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}."
-            )
-        return value
-
     def validate_backbone(self, value: str) -> str:
         choices = available_backbones()
         if value not in choices:
-            raise serializers.ValidationError(f"Unknown backbone; choose one of {', '.join(choices)}.")
+            problem = backbone_problem(value)
+            detail = f" ({problem})" if problem else ""
+            raise serializers.ValidationError(
+                f"Unknown or unavailable backbone{detail}; choose one of {', '.join(choices)}."
+            )
         return value
 
 
@@ -77,6 +76,18 @@ class ProjectSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "labels_since_training"]
 
+    def get_fields(self):
+        # Typed text is bounded by settings (MAX_PROJECT_NAME_CHARS, MAX_DESCRIPTION_CHARS): a 200 MB
+        # description would otherwise come back in every project list.
+        fields = super().get_fields()
+        limits = {"name": django_settings.MAX_PROJECT_NAME_CHARS, "description": django_settings.MAX_DESCRIPTION_CHARS}
+        for name, limit in limits.items():
+            field = fields[name]
+            field.max_length = limit
+            field.validators = [v for v in field.validators if not isinstance(v, MaxLengthValidator)]
+            field.validators.append(MaxLengthValidator(limit))
+        return fields
+
     @extend_schema_field(CountsSerializer)
     def get_counts(self, project: Project) -> dict:
         return {
@@ -97,22 +108,36 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user_id", "username", "role"]
 
 
+NO_SUCH_USER = "No active user has this user name or e-mail address."
+
+
 class MemberCreateSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(required=False)
-    username = serializers.CharField(required=False)
+    """Who to add, as the owner types it: a user name or an e-mail address.
+
+    `user_id` is only accepted for someone already in the project (to change their role): ids of other
+    users would let an owner enumerate accounts. Every miss gets the same answer, NO_SUCH_USER."""
+
+    username = serializers.CharField(required=False, max_length=150)
+    email = serializers.EmailField(required=False, max_length=254)
+    user_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.LABELLER)
 
     def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("username", "email", "user_id") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give one of username or email (user_id only for a current member).")
         users = get_user_model().objects.filter(is_active=True)
-        if "user_id" in attrs:
-            user = users.filter(pk=attrs["user_id"]).first()
-        elif "username" in attrs:
-            user = users.filter(username=attrs["username"]).first()
+        if "username" in attrs:
+            matches = users.filter(username=attrs["username"])
+        elif "email" in attrs:
+            matches = users.filter(email__iexact=attrs["email"]) if attrs["email"] else users.none()
         else:
-            raise serializers.ValidationError("Give user_id or username.")
-        if user is None:
-            raise serializers.ValidationError("No such user.")
-        return {"user": user, "role": attrs["role"]}
+            project = self.context["project"]
+            matches = users.filter(pk=attrs["user_id"], memberships__project=project)
+        found = list(matches[:2])
+        if len(found) != 1:  # none, or an e-mail address several accounts share
+            raise serializers.ValidationError(NO_SUCH_USER)
+        return {"user": found[0], "role": attrs["role"]}
 
 
 class PredictionSummarySerializer(serializers.Serializer):
@@ -245,8 +270,25 @@ class ImageUpdateSerializer(serializers.Serializer):
     )
 
 
-class ImageFilterSerializer(serializers.Serializer):
-    """The gallery's filters as JSON; empty values mean "any", as in the query string."""
+class StrictKeysMixin:
+    """Refuse keys the serializer does not declare: a typo must not be ignored (API.md, "Additions in v1")."""
+
+    unknown_key_message = "Unknown field {key!r}; allowed: {allowed}."
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                allowed = ", ".join(self.fields)
+                message = self.unknown_key_message.format(key=unknown[0][:80], allowed=allowed)
+                raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
+        return super().to_internal_value(data)
+
+
+class ImageFilterSerializer(StrictKeysMixin, serializers.Serializer):
+    """The gallery's filters as JSON; empty values mean "any", as in the query string. Unknown keys are 400."""
+
+    unknown_key_message = "Unknown filter key {key!r}; allowed: {allowed}."
 
     label = serializers.ChoiceField(choices=Label.choices, required=False, allow_blank=True)
     split = serializers.ChoiceField(choices=Split.choices, required=False, allow_blank=True)
@@ -255,8 +297,13 @@ class ImageFilterSerializer(serializers.Serializer):
     defect_type = DefectTypeListField(required=False, help_text="Any of these defect types (comma-separated).")
 
 
-class BulkSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=10_000)
+MAX_BULK_IDS = 10_000
+
+
+class BulkSerializer(StrictKeysMixin, serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_BULK_IDS
+    )
     filter = ImageFilterSerializer(required=False, help_text="Instead of ids: every image matching these filters.")
     action = serializers.ChoiceField(choices=["label", "split", "delete"])
     value = serializers.CharField(required=False, allow_null=True, help_text="The label or split to set.")
@@ -267,12 +314,31 @@ class BulkSerializer(serializers.Serializer):
         choices = {"label": Label.values, "split": Split.values}.get(attrs["action"])
         if choices is not None and attrs.get("value") not in choices:
             raise serializers.ValidationError({"value": [f"Must be one of {', '.join(choices)}."]})
+        if attrs["action"] == "delete":
+            # A delete names what it deletes: an empty filter (every image) or an empty list is refused.
+            if "ids" in attrs and not attrs["ids"]:
+                raise serializers.ValidationError("A bulk delete needs a non-empty list of ids.")
+            if "filter" in attrs and not active_filters(attrs["filter"]):
+                raise serializers.ValidationError(
+                    "A bulk delete needs a filter that selects something (label, split, has_mask, predicted or "
+                    "defect_type); an empty filter would delete every image."
+                )
         return attrs
+
+
+def active_filters(wanted: dict) -> dict:
+    """The filter's keys with a value ("" and null mean "any"), as query-string values."""
+    return {
+        key: str(value).lower() if isinstance(value, bool) else value
+        for key, value in wanted.items()
+        if value not in (None, "", [])
+    }
 
 
 class BulkResultSerializer(serializers.Serializer):
     action = serializers.CharField()
-    affected = serializers.IntegerField()
+    affected = serializers.IntegerField(help_text="Images changed; with dry_run, images that would be.")
+    dry_run = serializers.BooleanField(help_text="True when nothing was changed (`?dry_run=1`).")
 
 
 class ImportCreateSerializer(serializers.Serializer):

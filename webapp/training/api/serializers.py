@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ml.metrics import is_defective
+from ml.metrics import is_defective, quality_warnings
 
 from ..failures import scrub_paths
 from ..models import InferenceBatch, InferenceItem, ModelVersion, Preset, TrainingJob, TrainingMode
@@ -130,6 +130,11 @@ class TrainCountsSerializer(serializers.Serializer):
     masks = serializers.IntegerField()
 
 
+class WarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
     job = serializers.IntegerField(source="job_id", read_only=True, allow_null=True)
@@ -141,6 +146,19 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     )
     curves = serializers.JSONField(read_only=True, help_text="{roc: {fpr, tpr}, pr: {precision, recall}, histogram}")
     snapshot = serializers.SerializerMethodField(help_text="What this version trained and was evaluated on.")
+    warnings = serializers.SerializerMethodField(
+        help_text="[{code, detail}]: 'inverted' when the test image AUROC is below 0.5 (the model ranks defects "
+        "below good parts), 'non_commercial_backbone' for weights under a non-commercial licence."
+    )
+    image_size = serializers.IntegerField(
+        read_only=True,
+        help_text="For clients that know only square sizes: the larger side of image_height x image_width.",
+    )
+    image_height = serializers.SerializerMethodField(
+        help_text="Working resolution (height) the version was trained at."
+    )
+    image_width = serializers.SerializerMethodField(help_text="Working resolution (width) the version was trained at.")
+    tiling = serializers.CharField(read_only=True, help_text='"off" or the tile grid "RxC" it was trained with.')
 
     class Meta:
         model = ModelVersion
@@ -153,6 +171,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "preset",
             "backbone",
             "image_size",
+            "image_height",
+            "image_width",
+            "tiling",
             "threshold",
             "is_active",
             "created_at",
@@ -162,6 +183,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "compared_with",
             "curves",
             "snapshot",
+            "warnings",
         ]
         read_only_fields = [f for f in fields if f != "threshold"]
 
@@ -169,6 +191,16 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     def get_metrics(self, version: ModelVersion) -> dict:
         stored = version.metrics or {}
         return {**{key: stored.get(key) for key in METRIC_KEYS}, "per_defect_type": stored.get("per_defect_type")}
+
+    @extend_schema_field(WarningSerializer(many=True))
+    def get_warnings(self, version: ModelVersion) -> list[dict]:
+        return quality_warnings(version.metrics, version.backbone)
+
+    def get_image_height(self, version: ModelVersion) -> int:
+        return version.image_height or version.image_size  # versions from before height x width were square
+
+    def get_image_width(self, version: ModelVersion) -> int:
+        return version.image_width or version.image_size
 
     def get_compared_with(self, version: ModelVersion) -> dict | None:
         return (version.metrics or {}).get("compared_with")
@@ -218,6 +250,9 @@ class UploadFilesSerializer(serializers.Serializer):
 class BatchUploadSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(), required=False)
     archive = serializers.FileField(required=False, help_text="A zip of images (folders allowed).")
+    model = serializers.IntegerField(
+        required=False, help_text="Id of the project's model version to score with; the active version when absent."
+    )
 
 
 class InferenceBatchSerializer(serializers.ModelSerializer):
@@ -280,3 +315,62 @@ class TrainingStatusSerializer(serializers.Serializer):
     )
     active_job = TrainingJobSerializer(allow_null=True)
     active_model = ModelVersionSerializer(allow_null=True)
+
+
+class ComparedVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    threshold = serializers.FloatField()
+    is_active = serializers.BooleanField()
+    metrics = serializers.SerializerMethodField()
+
+    @extend_schema_field(MetricsSerializer)
+    def get_metrics(self, version: ModelVersion) -> dict:
+        return ModelVersionSerializer().get_metrics(version)
+
+
+class ComparedImageSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    filename = serializers.CharField()
+    label = serializers.CharField(help_text="good | defective | unlabeled (the image's label now)")
+    defect_type = serializers.CharField(allow_null=True)
+    score_a = serializers.FloatField()
+    score_b = serializers.FloatField()
+    is_defective_a = serializers.BooleanField(help_text="score_a >= threshold of version a")
+    is_defective_b = serializers.BooleanField(help_text="score_b >= threshold of version b")
+    changed = serializers.BooleanField(help_text="The two versions give this image different verdicts.")
+
+
+class ComparisonSummarySerializer(serializers.Serializer):
+    images = serializers.IntegerField(help_text="Test images scored by both versions.")
+    changed = serializers.IntegerField(help_text="Of them, images whose verdict differs.")
+    correct_a = serializers.IntegerField(help_text="Labelled test images version a gets right.")
+    correct_b = serializers.IntegerField(help_text="Labelled test images version b gets right.")
+    fixed = serializers.IntegerField(help_text="Wrong with a, right with b.")
+    broken = serializers.IntegerField(help_text="Right with a, wrong with b.")
+
+
+class ComparisonSerializer(serializers.Serializer):
+    a = ComparedVersionSerializer()
+    b = ComparedVersionSerializer()
+    summary = ComparisonSummarySerializer()
+    images = ComparedImageSerializer(many=True)
+
+    @staticmethod
+    def build(a: ModelVersion, b: ModelVersion, rows: list[dict]) -> dict:
+        """Verdicts by the one rule (score >= threshold) of each version, and what changed between them."""
+        summary = {"images": len(rows), "changed": 0, "correct_a": 0, "correct_b": 0, "fixed": 0, "broken": 0}
+        images = []
+        for row in rows:
+            da = bool(is_defective(row["score_a"], a.threshold))
+            db = bool(is_defective(row["score_b"], b.threshold))
+            images.append({**row, "is_defective_a": da, "is_defective_b": db, "changed": da != db})
+            summary["changed"] += da != db
+            if row["label"] in ("good", "defective"):
+                truth = row["label"] == "defective"
+                ok_a, ok_b = da == truth, db == truth
+                summary["correct_a"] += ok_a
+                summary["correct_b"] += ok_b
+                summary["fixed"] += ok_b and not ok_a
+                summary["broken"] += ok_a and not ok_b
+        return {"a": a, "b": b, "summary": summary, "images": images}

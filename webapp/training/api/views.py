@@ -6,31 +6,31 @@ Views validate, look rows up through selectors (404 outside the user's projects)
 
 from __future__ import annotations
 
-import csv
-import itertools
+import logging
 import shutil
 
-from django.conf import settings
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.core.exceptions import InvalidInput
+from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
+from webapp.core.query import StrictQueryMixin
 from webapp.core.schema import errors
 from webapp.datasets import files
-from webapp.datasets.imaging import check_archive_size, check_size
 from webapp.datasets.selectors import project_for_user
 
-from .. import engine, inference, selectors, services
+from .. import engine, selectors, services
+from ..models import ModelVersion, TrainingJob
 from . import serializers as s
+
+logger = logging.getLogger(__name__)
 
 QUEUE_DOWN = "The task queue is unreachable; the {what} is saved and will be sent when the queue is back."
 
@@ -56,21 +56,18 @@ class ProjectScopedView(GenericAPIView):
         return project
 
 
-def _files(request, field: str = "files") -> list[inference.Upload]:
-    uploads = []
-    for upload in request.FILES.getlist(field):
-        check_size(upload.size, f"{upload.name}")
-        uploads.append(inference.Upload(upload.name, upload.read()))
-    return uploads
-
-
 # --- training jobs ---------------------------------------------------------------------------------------
 
 
-class ProjectTrainingJobsView(ProjectScopedView):
+class ProjectTrainingJobsView(StrictQueryMixin, ProjectScopedView):
     serializer_class = s.TrainingJobSerializer
+    queryset = TrainingJob.objects.none()  # for the schema; requests use the project's rows
+    paginated = True
 
-    @extend_schema(summary="List the project's training jobs, newest first")
+    @extend_schema(
+        summary="List the project's training jobs, newest first",
+        responses={200: s.TrainingJobSerializer(many=True), **errors(400, 401, 404)},
+    )
     def get(self, request, project_id):
         project = self.get_project(project_id)
         page = self.paginate_queryset(selectors.jobs_for_project(project))
@@ -152,10 +149,15 @@ class TrainingStatusView(ProjectScopedView):
 # --- model versions --------------------------------------------------------------------------------------
 
 
-class ProjectModelsView(ProjectScopedView):
+class ProjectModelsView(StrictQueryMixin, ProjectScopedView):
     serializer_class = s.ModelVersionSerializer
+    queryset = ModelVersion.objects.none()  # for the schema; requests use the project's rows
+    paginated = True
 
-    @extend_schema(summary="List the project's model versions, newest first")
+    @extend_schema(
+        summary="List the project's model versions, newest first",
+        responses={200: s.ModelVersionSerializer(many=True), **errors(400, 401, 404)},
+    )
     def get(self, request, project_id):
         project = self.get_project(project_id)
         page = self.paginate_queryset(selectors.versions_for_project(project))
@@ -193,27 +195,59 @@ class ModelDetailView(GenericAPIView):
 
 
 class ModelActivateView(ModelDetailView):
+    # Only POST: the PATCH inherited from the detail view would change the threshold through this URL.
+    http_method_names = ["post", "options"]
+
     @extend_schema(
         summary="Make this version the project's active model (its images are then scored on queue `infer`)",
+        description="Takes no body: a body with any field (a `threshold`, say) is 400 and changes nothing; "
+        "set the threshold with `PATCH /api/v1/models/{id}/`.",
         request=None,
-        responses={200: s.ModelVersionSerializer, **errors(401, 403, 404)},
+        responses={200: s.ModelVersionSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, model_id):
-        version = services.activate_version(version=self.get_version(request, model_id))
+        version = self.get_version(request, model_id)
+        if request.data:
+            field = next(iter(request.data))
+            raise InvalidInput(
+                f"Activation takes no body (got {str(field)[:40]!r}); change the threshold with PATCH /models/{{id}}/."
+            )
+        version = services.activate_version(version=version)
         return Response(s.ModelVersionSerializer(version).data)
+
+
+class ModelCompareView(GenericAPIView):
+    permission_classes = [IsAuthenticated, IsProjectMember]
+    serializer_class = s.ComparisonSerializer
+
+    @extend_schema(
+        summary="Compare two versions of a project on the same test images (read-only)",
+        description="Both versions' scores on every test-split image that each of them scored, the verdicts "
+        "(`score >= threshold` of each version), which images changed verdict, and both versions' metrics. "
+        "400 when the versions belong to different projects.",
+        responses={200: s.ComparisonSerializer, **errors(400, 401, 404)},
+    )
+    def get(self, request, model_id, other_id):
+        a = selectors.version_for_user(request.user, model_id)
+        b = selectors.version_for_user(request.user, other_id)
+        if a.project_id != b.project_id:
+            raise InvalidInput("Both versions must belong to the same project.")
+        data = s.ComparisonSerializer.build(a, b, selectors.compare_versions(a, b))
+        return Response(s.ComparisonSerializer(data).data)
 
 
 EXPORT_FORMATS = {"onnx": ".onnx", "torch": ".pt"}
 
 
-class ModelExportView(GenericAPIView):
+class ModelExportView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
     content_negotiation_class = IgnoreFormatQueryNegotiation
+    query_params_allowed = ("format",)
 
     @extend_schema(
         summary="Download the model: ONNX (dynamic batch) or a self-contained PyTorch checkpoint",
         parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="onnx")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 401, 404)},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(400, 401, 404, 409)},
     )
     def get(self, request, model_id):
         version = selectors.version_for_user(request.user, model_id)
@@ -225,7 +259,11 @@ class ModelExportView(GenericAPIView):
         try:
             checkpoint = engine.local_path(version.checkpoint.name, scratch)
             out = scratch / f"model{EXPORT_FORMATS[fmt]}"
-            engine.export_model(checkpoint, str(out), fmt, threshold=version.threshold)
+            try:
+                engine.export_model(checkpoint, str(out), fmt, threshold=version.threshold)
+            except Exception as exc:  # a damaged or foreign checkpoint: say so, never a 500
+                logger.exception("Export of model version %s failed", version.id)
+                raise Conflict(f"Model version {version.id} cannot be exported: its checkpoint is unreadable.") from exc
             # The open handle keeps the data readable after the folder goes, so nothing is left behind.
             handle = open(out, "rb")  # noqa: SIM115 - FileResponse closes it after streaming
         finally:
@@ -266,132 +304,11 @@ class PredictionHeatmapView(APIView):
         return _png_response(prediction.heatmap.name)
 
 
-class PredictView(ProjectScopedView):
-    parser_classes = [MultiPartParser, FormParser]
-
-    @extend_schema(
-        summary="Synchronous inference with the active model (up to PREDICT_MAX_FILES=64 files); stores nothing",
-        request={"multipart/form-data": s.UploadFilesSerializer},
-        responses={200: s.PredictResponseSerializer, **errors(400, 401, 403, 404, 409, 413, 415)},
-    )
-    def post(self, request, project_id):
-        project = self.get_project(project_id)
-        if len(request.FILES.getlist("files")) > settings.PREDICT_MAX_FILES:
-            raise InvalidInput(f"At most {settings.PREDICT_MAX_FILES} files per request; use inference batches.")
-        return Response(inference.predict_uploads(project=project, uploads=_files(request)))
-
-
-# --- inference batches -------------------------------------------------------------------------------------
-
-
-class ProjectInferenceBatchesView(ProjectScopedView):
-    parser_classes = [MultiPartParser, FormParser]
-    serializer_class = s.InferenceBatchSerializer
-
-    @extend_schema(summary="List the project's inference batches")
-    def get(self, request, project_id):
-        project = self.get_project(project_id)
-        page = self.paginate_queryset(project.inference_batches.order_by("-created_at", "-id"))
-        return self.get_paginated_response(
-            s.InferenceBatchSerializer(page, many=True, context={"request": request}).data
-        )
-
-    @extend_schema(
-        summary="Asynchronous bulk inference: files and/or a zip; chunks are scored by any number of workers",
-        description="Files that are no acceptable image become result rows with an `error`. 503 when the task "
-        "queue is unreachable: the batch is saved and the dispatcher sends it when the queue is back.",
-        request={"multipart/form-data": s.BatchUploadSerializer},
-        responses={202: s.InferenceBatchSerializer, **errors(400, 401, 403, 404, 409, 413, 503)},
-    )
-    def post(self, request, project_id):
-        project = self.get_project(project_id)
-        uploads = _files(request)
-        archive = request.FILES.get("archive")
-        if archive is not None:
-            check_archive_size(archive.size)
-            # A generator: entries are read one at a time while the batch stores them, never all at once.
-            uploads = itertools.chain(uploads, inference.archive_entries(archive))
-        batch = inference.create_inference_batch(project=project, created_by=request.user, uploads=uploads)
-        sent = inference.dispatch_inference_batch(batch.id)
-        data = s.InferenceBatchSerializer(batch, context={"request": request}).data
-        if not sent:
-            detail = QUEUE_DOWN.format(what=f"inference batch {batch.id}")
-            return Response(
-                {"detail": detail, "id": batch.id, "batch": data}, status=status.HTTP_503_SERVICE_UNAVAILABLE
-            )
-        return Response(data, status=status.HTTP_202_ACCEPTED)
-
-
-class InferenceBatchDetailView(GenericAPIView):
-    permission_classes = [IsAuthenticated, IsProjectMember]
-    serializer_class = s.InferenceBatchSerializer
-
-    @extend_schema(
-        summary="Poll an inference batch: status, total, done",
-        responses={200: s.InferenceBatchSerializer, **errors(401, 404)},
-    )
-    def get(self, request, batch_id):
-        batch = selectors.batch_for_user(request.user, batch_id)
-        return Response(s.InferenceBatchSerializer(batch, context={"request": request}).data)
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-class InferenceBatchResultsView(GenericAPIView):
-    permission_classes = [IsAuthenticated, IsProjectMember]
-    serializer_class = s.InferenceItemSerializer
-    content_negotiation_class = IgnoreFormatQueryNegotiation
-
-    @extend_schema(
-        summary="Results of a batch, paginated, or the whole batch as CSV with ?format=csv",
-        parameters=[OpenApiParameter("format", str, enum=["json", "csv"], default="json")],
-        responses={200: s.InferenceItemSerializer(many=True), (200, "text/csv"): OpenApiTypes.STR, **errors(401, 404)},
-    )
-    def get(self, request, batch_id):
-        batch = selectors.batch_for_user(request.user, batch_id)
-        items = selectors.items_of_batch(batch).select_related("batch__model_version")
-        fmt = request.query_params.get("format", "json")
-        if fmt == "csv":
-            return self._csv(request, batch, items)
-        if fmt != "json":
-            raise InvalidInput("format must be json or csv.")
-        page = self.paginate_queryset(items)
-        return self.get_paginated_response(
-            s.InferenceItemSerializer(page, many=True, context={"request": request}).data
-        )
-
-    def _csv(self, request, batch, items):
-        writer = csv.writer(_Echo())
-        serializer = s.InferenceItemSerializer(context={"request": request})
-
-        def rows():
-            yield writer.writerow(["filename", "score", "is_defective", "heatmap_url", "error"])
-            for item in items.iterator(chunk_size=1000):
-                data = serializer.to_representation(item)
-                yield writer.writerow(
-                    [
-                        data[k] if data[k] is not None else ""
-                        for k in ("filename", "score", "is_defective", "heatmap_url", "error")
-                    ]
-                )
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="inference-batch-{batch.id}.csv"'
-        return response
-
-
-class InferenceItemHeatmapView(APIView):
-    permission_classes = [IsAuthenticated, IsProjectMember]
-
-    @extend_schema(
-        summary="Heatmap of one inference result: single-channel 8-bit PNG aligned with the uploaded image",
-        responses={(200, "image/png"): OpenApiTypes.BINARY, **errors(401, 404)},
-    )
-    def get(self, request, item_id):
-        item = selectors.item_for_user(request.user, item_id)
-        if not item.heatmap:
-            raise Http404("This item has no heatmap (not processed yet, or it failed).")
-        return _png_response(item.heatmap.name)
+# Synchronous predict and inference batches live in views_inference.py; urls.py names them through here.
+from .views_inference import (  # noqa: E402, F401
+    InferenceBatchDetailView,
+    InferenceBatchResultsView,
+    InferenceItemHeatmapView,
+    PredictView,
+    ProjectInferenceBatchesView,
+)

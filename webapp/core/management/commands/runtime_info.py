@@ -1,4 +1,4 @@
-"""Print which database, broker and data folder this configuration uses (shown by `make run`)."""
+"""Print which database, broker, data folder and instance name this configuration uses (shown by `make run`)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -29,3 +29,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Data folder: {settings.DATA_DIR}")
         self.stdout.write(f"Database:    {database}")
         self.stdout.write(f"Broker:      {broker}")
+        # Keys in a shared Redis carry this prefix: another checkout on the same Redis has another name.
+        self.stdout.write(f"Instance:    {settings.INSTANCE_NAME}")

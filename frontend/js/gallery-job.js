@@ -1,0 +1,47 @@
+// The gallery's training line: the running job (polled every 2 s while it runs, 10 s otherwise) and
+// what automatic retraining will do next.
+import { get } from "./api.js";
+import { byTestId, fmt, h } from "./dom.js";
+
+let jobTimer = null;
+
+/** Show the running job (and what automatic retraining does next); poll, and call onFinished when a job ends. */
+export async function loadJob(cfg, onFinished) {
+  const pid = cfg.projectId;
+  const el = byTestId("running-job");
+  let running = null;
+  try {
+    // One request for the running job and what automatic retraining will do next.
+    const st = await get(`projects/${pid}/training-status/`);
+    running = st.active_job || null;
+    const next = !st.auto_retrain
+      ? "automatic retraining off"
+      : st.labels_until_next_run > 0
+        ? `${st.labels_until_next_run} ${st.next_run === "first_model" ? "good image" : "label"}${st.labels_until_next_run === 1 ? "" : "s"} until the ${st.next_run === "first_model" ? "first model" : "next training"}`
+        : "next training due";
+    el.replaceChildren(
+      h(
+        "a",
+        { href: cfg.urls.training },
+        running ? `Training #${running.id} ${running.status} · ${fmt.pct(running.progress)}` : "No training running",
+      ),
+      h("br"),
+      h("span", { class: "muted small", "data-testid": "labels-until" }, next),
+    );
+  } catch (err) {
+    el.textContent = `Training status unavailable: ${err.detail || err.message}`;
+  }
+  clearTimeout(jobTimer);
+  // Poll fast while a job runs, so a finished model (and its scores) shows up without a reload.
+  jobTimer = setTimeout(
+    () => {
+      const wasRunning = !!running;
+      loadJob(cfg, onFinished).then((nowRunning) => {
+        if (wasRunning && !nowRunning) onFinished();
+      });
+    },
+    running ? 2000 : 10000,
+  );
+  return running;
+}
+

@@ -1,0 +1,106 @@
+"""GET /api/v1/health/ reads worker heartbeats from the cache: fast, and it never pings the workers."""
+
+import pytest
+
+from webapp.config.celery import app
+from webapp.core import heartbeat, queue
+from webapp.core.api import views
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_ping(monkeypatch):
+    """A Celery ping (which waits out its whole timeout) fails the test."""
+
+    def ping_made(*args, **kwargs):
+        raise AssertionError("the health endpoint pinged the workers")
+
+    monkeypatch.setattr(app.control, "inspect", ping_made)
+    monkeypatch.setattr(queue, "worker_count", ping_made)
+
+
+def test_it_counts_the_workers_whose_heartbeat_is_fresh(anon_client):
+    # given two workers that beat, and one whose last beat is four periods old
+    heartbeat.beat("train@a")
+    heartbeat.beat("infer@a")
+    heartbeat.beat("infer@gone", now=heartbeat.time.time() - 4 * heartbeat._period())
+
+    # when
+    response = anon_client.get("/api/v1/health/")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok", "workers": 2}
+
+
+def test_a_worker_that_stops_is_no_longer_counted(anon_client):
+    heartbeat.beat("train@a")
+    heartbeat.forget("train@a")
+
+    assert anon_client.get("/api/v1/health/").json()["workers"] == 0
+
+
+def test_it_is_200_when_the_broker_is_down(anon_client, monkeypatch):
+    monkeypatch.setattr(queue, "broker_reachable", lambda app=None, timeout=None: False)
+    heartbeat.beat("train@a")
+
+    response = anon_client.get("/api/v1/health/")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "error", "workers": 0}
+
+
+def test_it_is_200_when_the_database_is_down_and_readiness_is_503(anon_client, monkeypatch):
+    monkeypatch.setattr(views, "_database_ok", lambda: False)
+
+    health = anon_client.get("/api/v1/health/")
+    ready = anon_client.get("/api/v1/health/ready/")
+
+    assert health.status_code == 200 and health.json()["database"] == "error"
+    assert ready.status_code == 503 and ready.json()["database"] == "error"
+
+
+def test_readiness_is_200_when_the_database_answers(anon_client):
+    response = anon_client.get("/api/v1/health/ready/")
+    assert response.status_code == 200 and set(response.json()) == {"database", "broker", "workers"}
+
+
+def test_health_is_never_throttled(anon_client, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "2/minute"})
+
+    assert all(anon_client.get("/api/v1/health/").status_code == 200 for _ in range(5))
+
+
+def test_the_worker_bootstep_beats_while_the_worker_runs_and_forgets_on_stop(settings):
+    # given the bootstep Celery adds to every worker of the project's app
+    assert heartbeat.WorkerHeartbeat in app.steps["worker"]
+    settings.WORKER_HEARTBEAT_SECONDS = 0.05
+
+    class Worker:
+        hostname = "probe@host"
+
+    step = heartbeat.WorkerHeartbeat.__new__(heartbeat.WorkerHeartbeat)
+    heartbeat.WorkerHeartbeat.__init__(step, Worker())
+
+    # when it starts, then stops
+    step.start(Worker())
+    seen = _wait_for(lambda: heartbeat.live_workers() == ["probe@host"])
+    step.stop(Worker())
+
+    # then it was seen alive, and is gone after the stop
+    assert seen
+    step._thread.join(timeout=5)
+    assert heartbeat.live_workers() == []
+
+
+def _wait_for(predicate, tries: int = 200) -> bool:
+    import time
+
+    for _ in range(tries):
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

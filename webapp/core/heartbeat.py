@@ -1,0 +1,89 @@
+"""Workers say they are alive by writing a heartbeat to the shared cache; /api/v1/health/ counts them.
+
+Asking the workers (a Celery ping) costs the health endpoint its whole wait, 1 s or more, on every call; a
+heartbeat costs one cache read. Each worker process writes `worker-heartbeat:<hostname>` every
+WORKER_HEARTBEAT_SECONDS with a lifetime of three periods, and keeps its name in the `worker-heartbeats`
+registry; a worker is counted while its heartbeat is fresh. The cache key prefix (INSTANCE_NAME) keeps two
+installations on one Redis from counting each other's workers.
+"""
+
+import logging
+import threading
+import time
+
+from celery import bootsteps
+
+logger = logging.getLogger(__name__)
+
+REGISTRY = "worker-heartbeats"
+KEY = "worker-heartbeat:{}"
+
+
+def _period() -> float:
+    from django.conf import settings
+
+    return max(0.1, float(settings.WORKER_HEARTBEAT_SECONDS))
+
+
+def beat(hostname: str, *, now: float | None = None) -> None:
+    """Record that the worker `hostname` is alive now."""
+    from django.core.cache import cache
+
+    now = time.time() if now is None else now
+    cache.set(KEY.format(hostname), now, timeout=3 * _period())
+    names = cache.get(REGISTRY) or []
+    # Re-written when this worker is missing (two workers that start together may each drop the other's
+    # name once; the next beat puts it back) and to drop the names of workers that went away.
+    wanted = sorted({*live_workers(now=now), hostname})
+    if names != wanted:
+        cache.set(REGISTRY, wanted, timeout=None)
+
+
+def forget(hostname: str) -> None:
+    """The worker `hostname` stopped cleanly."""
+    from django.core.cache import cache
+
+    cache.delete(KEY.format(hostname))
+
+
+def live_workers(*, now: float | None = None) -> list[str]:
+    """Names of the workers whose heartbeat is at most three periods old."""
+    from django.core.cache import cache
+
+    now = time.time() if now is None else now
+    names = cache.get(REGISTRY) or []
+    beats = cache.get_many([KEY.format(name) for name in names]) if names else {}
+    fresh_after = now - 3 * _period()
+    return [name for name in names if (beats.get(KEY.format(name)) or 0) >= fresh_after]
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Worker bootstep (webapp/config/celery.py): a thread that beats while the worker runs."""
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, worker) -> None:
+        hostname = worker.hostname
+        self._stop.clear()
+
+        def loop() -> None:
+            while True:
+                try:
+                    beat(hostname)
+                except Exception:  # noqa: BLE001 - a missed beat must never stop the worker
+                    logger.warning("Worker heartbeat failed", exc_info=True)
+                if self._stop.wait(_period()):
+                    return
+
+        self._thread = threading.Thread(target=loop, name="worker-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self, worker) -> None:
+        self._stop.set()
+        try:
+            forget(worker.hostname)
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            logger.info("Could not clear the worker heartbeat", exc_info=True)
