@@ -4,12 +4,12 @@
 import { api, get, getBlob, patch, putBytes } from "./api.js";
 import { byTestId, config, disable, showError, toast } from "./dom.js";
 import { defectTypeField } from "./defect-type.js";
-import { Heatmap } from "./heatmap.js";
 import { FILTER_KEYS, galleryHref } from "./nav.js";
 import { labellerNav } from "./labeller-nav.js";
 import { bindLabellerKeys } from "./labeller-keys.js";
 import { MASK_RGB, MaskPainter } from "./painter.js";
-import { predictedDefective, scorePair } from "./verdict.js";
+import { loadPrediction as fetchPrediction } from "./labeller-prediction.js";
+import { Viewport } from "./viewport.js";
 
 const cfg = config();
 const imageId = cfg.imageId;
@@ -36,7 +36,11 @@ advanceInput.addEventListener("change", () => {
   canvas.focus({ preventScroll: true });
 });
 
-const view = { scale: 1, tx: 0, ty: 0, fitted: true };
+// Pan and zoom (viewport.js); every change moves the brush cursor's size and redraws.
+const view = new Viewport(canvas, stage, () => {
+  updateCursorSize();
+  requestDraw();
+});
 const readOnly = cfg.role === "viewer"; // viewers see masks and heatmaps but cannot paint (the API would refuse)
 let image = null; // API image
 let pixels = null; // HTMLImageElement with the image file
@@ -78,46 +82,12 @@ function draw() {
   byTestId("zoom").textContent = `${Math.round(view.scale * 100)} %`;
 }
 
-function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const r = stage.getBoundingClientRect();
-  canvas.width = Math.max(1, Math.round(r.width * dpr));
-  canvas.height = Math.max(1, Math.round(r.height * dpr));
-  canvas.style.width = `${r.width}px`;
-  canvas.style.height = `${r.height}px`;
-  if (view.fitted) fit();
-  requestDraw();
-}
-new ResizeObserver(resize).observe(stage);
-
 function fit() {
-  if (!image) return;
-  const r = stage.getBoundingClientRect();
-  const s = Math.min(r.width / image.width, r.height / image.height) * 0.98;
-  view.scale = s;
-  view.tx = (r.width - image.width * s) / 2;
-  view.ty = (r.height - image.height * s) / 2;
-  view.fitted = true;
-  updateCursorSize();
-  requestDraw();
-}
-
-function zoomAt(factor, sx, sy) {
-  const s = Math.min(64, Math.max(0.01, view.scale * factor));
-  const f = s / view.scale;
-  view.tx = sx - (sx - view.tx) * f;
-  view.ty = sy - (sy - view.ty) * f;
-  view.scale = s;
-  view.fitted = false;
-  updateCursorSize();
-  requestDraw();
+  view.fit();
 }
 
 function toImage(e) {
-  const r = canvas.getBoundingClientRect();
-  const sx = e.clientX - r.left;
-  const sy = e.clientY - r.top;
-  return [(sx - view.tx) / view.scale, (sy - view.ty) / view.scale, sx, sy];
+  return view.toImage(e);
 }
 
 // ---------- pointer: paint, erase, pan, zoom ----------
@@ -146,7 +116,7 @@ canvas.addEventListener("wheel", (e) => {
   e.preventDefault();
   const [, , sx, sy] = toImage(e);
   const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
-  zoomAt(Math.exp(-delta * 0.0015), sx, sy);
+  view.zoomAt(Math.exp(-delta * 0.0015), sx, sy);
 }, { passive: false });
 
 canvas.addEventListener("pointerdown", (e) => {
@@ -172,10 +142,7 @@ canvas.addEventListener("pointermove", (e) => {
   if (!drag) return;
   if (drag.kind === "pan") {
     const [, , sx, sy] = toImage(e);
-    view.tx = drag.tx + sx - drag.sx;
-    view.ty = drag.ty + sy - drag.sy;
-    view.fitted = false;
-    requestDraw();
+    view.panTo(drag.tx + sx - drag.sx, drag.ty + sy - drag.sy);
     return;
   }
   // Coalesced events keep fast strokes smooth: every intermediate pointer position becomes a segment.
@@ -253,8 +220,7 @@ document.querySelector('[data-action="fit"]').addEventListener("click", fit);
 document.querySelector('[data-action="one-to-one"]').addEventListener("click", oneToOne);
 
 function oneToOne() {
-  const r = stage.getBoundingClientRect();
-  zoomAt(1 / view.scale, r.width / 2, r.height / 2);
+  view.oneToOne();
 }
 
 // ---------- saving the mask ----------
@@ -361,46 +327,10 @@ function renderHeat() {
 }
 
 async function loadPrediction() {
-  const el = byTestId("prediction");
-  try {
-    // The image says whether the active model scored it; only then ask for the prediction (no 404s).
-    const pred = image.prediction === null ? null : await get(`images/${imageId}/prediction/`);
-    if (!pred) {
-      el.textContent = "No prediction yet: train a model (Training tab) to see heatmaps.";
-      return;
-    }
-    let threshold = pred.threshold ?? null;
-    if (threshold === null && pred.model !== undefined && pred.model !== null) {
-      const model = await get(`models/${pred.model}/`).catch(() => null);
-      threshold = model ? model.threshold : null;
-    }
-    const defective = predictedDefective(pred, threshold);
-    const [scoreShown, thresholdShown] = scorePair(pred.score, threshold);
-    el.classList.remove("muted");
-    el.replaceChildren(
-      `Score `,
-      Object.assign(document.createElement("strong"), { textContent: scoreShown, className: "mono" }),
-      threshold !== null ? ` vs threshold ${thresholdShown}${pred.score === threshold ? " (at the threshold)" : ""}` : "",
-      " → ",
-      Object.assign(document.createElement("span"), {
-        textContent: `predicted ${defective ? "defective" : "good"}`,
-        className: `badge ${defective ? "badge-defective" : "badge-good"}`,
-      }),
-    );
-    el.dataset.defective = String(defective);
-    if (!pred.heatmap_url) return;
-    const blob = await getBlob(pred.heatmap_url);
-    if (!blob) {
-      el.append(" (heatmap file missing)");
-      return;
-    }
-    heat = await Heatmap.fromBlob(blob);
-    disable(byTestId("mask-from-heatmap"), readOnly, "Viewers cannot paint masks.");
-    renderHeat();
-  } catch (err) {
-    el.textContent = `Heatmap unavailable: ${err.detail || err.message}`;
-    el.classList.add("error");
-  }
+  heat = await fetchPrediction(byTestId("prediction"), image, imageId);
+  if (!heat) return;
+  disable(byTestId("mask-from-heatmap"), readOnly, "Viewers cannot paint masks.");
+  renderHeat();
 }
 
 byTestId("mask-from-heatmap").addEventListener("click", () => {
@@ -455,6 +385,7 @@ bindLabellerKeys({
 
 async function refreshImage() {
   image = await get(`images/${imageId}/`);
+  view.setContent(image.width, image.height);
   serverHasMask = !!image.has_mask;
   setLabelButtons(image.label);
   byTestId("current-split").textContent = image.split;
