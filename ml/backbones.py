@@ -138,6 +138,12 @@ def _weights_error(name: str, tried: list[str]) -> BackboneWeightsError:
     return BackboneWeightsError("\n".join(lines))
 
 
+def _resnet_body(net: nn.Module) -> nn.ModuleDict:
+    """A torchvision ResNet's stages by name (the stem, then layer1..layer4)."""
+    stages = {name: getattr(net, name) for name in ("layer1", "layer2", "layer3", "layer4")}
+    return nn.ModuleDict({"stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool), **stages})
+
+
 def _wide_resnet50_2(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:
     from torchvision.models import wide_resnet50_2
 
@@ -146,16 +152,7 @@ def _wide_resnet50_2(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDi
     if pretrained:
         state, source = _find_wide_resnet_weights(weights)
         net.load_state_dict(state)
-    body = nn.ModuleDict(
-        {
-            "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
-            "layer1": net.layer1,
-            "layer2": net.layer2,
-            "layer3": net.layer3,
-            "layer4": net.layer4,
-        }
-    )
-    return body, source
+    return _resnet_body(net), source
 
 
 def _find_wide_resnet_weights(weights: str | None) -> tuple[dict[str, torch.Tensor], str]:
@@ -232,16 +229,7 @@ def _resnet152(pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, st
         if any(k.startswith("features.") for k in state):
             state = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         net.load_state_dict(state)
-    body = nn.ModuleDict(
-        {
-            "stem": nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
-            "layer1": net.layer1,
-            "layer2": net.layer2,
-            "layer3": net.layer3,
-            "layer4": net.layer4,
-        }
-    )
-    return body, source
+    return _resnet_body(net), source
 
 
 def _efficientnet_lite(name: str, pretrained: bool, weights: str | None) -> tuple[nn.ModuleDict, str]:

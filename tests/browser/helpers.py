@@ -162,3 +162,24 @@ def wait_until(page, js: str, timeout_s: float = 30.0, interval_s: float = 0.05)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {js}")
         time.sleep(interval_s)
+
+
+def bulk_copies(project, template, count: int) -> None:
+    """`count` more image rows in `project` sharing `template`'s stored file (a large project, cheaply)."""
+    from webapp.datasets.models import Image
+
+    Image.objects.bulk_create(
+        [
+            Image(
+                project=project,
+                file=template.file.name,
+                thumbnail=template.thumbnail.name,
+                filename=f"bulk_{i:05d}.png",
+                sha256=f"{i:064x}",
+                width=template.width,
+                height=template.height,
+            )
+            for i in range(count)
+        ],
+        batch_size=2_000,
+    )

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from webapp.datasets.models import Image
 
-from .helpers import add_textures, make_project, prepared_model, texture_png
+from .helpers import add_textures, bulk_copies, make_project, prepared_model, texture_png
 
 pytestmark = pytest.mark.browser
 
@@ -151,21 +151,7 @@ def test_it_stays_usable_at_ten_thousand_images(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)
     [seed] = add_textures(logged_in, project, 1, size=(48, 48))
     template = Image.objects.get(pk=seed["id"])
-    Image.objects.bulk_create(
-        [
-            Image(
-                project=project,
-                file=template.file.name,
-                thumbnail=template.thumbnail.name,
-                filename=f"bulk_{i:05d}.png",
-                sha256=f"{i:064x}",
-                width=48,
-                height=48,
-            )
-            for i in range(9_999)
-        ],
-        batch_size=2_000,
-    )
+    bulk_copies(project, template, 9_999)
     page.goto(f"/projects/{project.pk}/")
     expect(page.get_by_test_id("result-count")).to_have_text("10,000 matching")
     expect(page.get_by_test_id("tile")).to_have_count(120)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from webapp.datasets.models import Image
 from webapp.training.models import Prediction
 
-from .helpers import add_textures, api_client, make_project, png_of, prepared_model, wait_until
+from .helpers import add_textures, api_client, bulk_copies, make_project, png_of, prepared_model, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -36,21 +36,7 @@ def ten_thousand(user):
     project = make_project(user, auto_retrain=False)
     [seed] = add_textures(user, project, 1, size=(320, 240))
     template = Image.objects.get(pk=seed["id"])
-    Image.objects.bulk_create(
-        [
-            Image(
-                project=project,
-                file=template.file.name,
-                thumbnail=template.thumbnail.name,
-                filename=f"bulk_{i:05d}.png",
-                sha256=f"{i:064x}",
-                width=320,
-                height=240,
-            )
-            for i in range(9_999)
-        ],
-        batch_size=2_000,
-    )
+    bulk_copies(project, template, 9_999)
     ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
     mv = prepared_model(project, scores={seed["id"]: 0.7})
     heat = Prediction.objects.get(model_version=mv).heatmap.name

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from webapp.core.permissions import CanEditProjectData, IsProjectMember, IsProjectOwnerForWrites
 from webapp.core.query import StrictQueryMixin
+from webapp.core.responses import queue_down
 from webapp.core.schema import errors
 
 from .. import importer, selectors, services
@@ -156,8 +157,7 @@ class ProjectImportListView(StrictQueryMixin, ProjectScopedMixin, generics.Gener
         if getattr(job, "queue_ok", True) is False:
             # API.md: 503 when the queue is unreachable; the archive and the job are kept, and the periodic
             # dispatcher sends the import once the queue is back.
-            detail = f"The task queue is unreachable; import {job.id} is saved and will start when it is back."
-            return Response({"detail": detail, "id": job.id, "job": data}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return queue_down(what=f"import {job.id}", obj_id=job.id, key="job", data=data)
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 

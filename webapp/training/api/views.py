@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
 from webapp.core.query import StrictQueryMixin
+from webapp.core.responses import queue_down
 from webapp.core.schema import errors
 from webapp.datasets import files
 from webapp.datasets.selectors import project_for_user
@@ -31,8 +32,6 @@ from ..models import ModelVersion, TrainingJob
 from . import serializers as s
 
 logger = logging.getLogger(__name__)
-
-QUEUE_DOWN = "The task queue is unreachable; the {what} is saved and will be sent when the queue is back."
 
 
 class IgnoreFormatQueryNegotiation(BaseContentNegotiation):
@@ -93,8 +92,7 @@ class ProjectTrainingJobsView(StrictQueryMixin, ProjectScopedView):
         job.refresh_from_db()
         data = s.TrainingJobSerializer(job).data
         if not sent:
-            detail = QUEUE_DOWN.format(what=f"training job {job.id}")
-            return Response({"detail": detail, "id": job.id, "job": data}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return queue_down(what=f"training job {job.id}", obj_id=job.id, key="job", data=data)
         return Response(data, status=status.HTTP_201_CREATED)
 
 

@@ -20,6 +20,7 @@ from webapp.core.csvsafe import csv_cell
 from webapp.core.exceptions import InvalidInput
 from webapp.core.permissions import IsProjectMember
 from webapp.core.query import StrictQueryMixin
+from webapp.core.responses import queue_down
 from webapp.core.schema import errors
 from webapp.core.uploads import SpoolUploadsToDisk
 from webapp.datasets.imaging import check_archive_size
@@ -27,7 +28,7 @@ from webapp.datasets.imaging import check_archive_size
 from .. import inference, selectors
 from ..models import InferenceBatch, ModelVersion
 from . import serializers as s
-from .views import QUEUE_DOWN, IgnoreFormatQueryNegotiation, ProjectScopedView, _png_response
+from .views import IgnoreFormatQueryNegotiation, ProjectScopedView, _png_response
 
 
 def _files(request, field: str = "files") -> list[inference.Upload]:
@@ -97,10 +98,7 @@ class ProjectInferenceBatchesView(StrictQueryMixin, SpoolUploadsToDisk, ProjectS
         sent = inference.dispatch_inference_batch(batch.id)
         data = s.InferenceBatchSerializer(batch, context={"request": request}).data
         if not sent:
-            detail = QUEUE_DOWN.format(what=f"inference batch {batch.id}")
-            return Response(
-                {"detail": detail, "id": batch.id, "batch": data}, status=status.HTTP_503_SERVICE_UNAVAILABLE
-            )
+            return queue_down(what=f"inference batch {batch.id}", obj_id=batch.id, key="batch", data=data)
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
