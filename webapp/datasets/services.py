@@ -139,7 +139,10 @@ def image_create(
         # The same bytes arrived concurrently for this project: theirs won, ours is the duplicate.
         existing = Image.objects.filter(project=project, sha256=sha256).first()
         if existing is None:
-            files.delete_unreferenced(image_files=[file_name], thumbnails=[thumb_name])
+            # Only what this call wrote: an older file of these bytes may be named by a training snapshot.
+            files.delete_unreferenced(
+                image_files=[file_name] if wrote_file else [], thumbnails=[thumb_name] if wrote_thumb else []
+            )
             raise
         return existing, False
     except BaseException:

@@ -101,14 +101,32 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
 
 
 def active_auroc_on(project_id: int, samples) -> tuple[ModelVersion | None, float | None]:
-    """The active version's image AUROC on *this* test split (the split may have changed since it trained)."""
+    """The active version's image AUROC on *this* test split (the split may have changed since it trained).
+
+    Its stored predictions are the scores it shows (image files are immutable per id), so only test images
+    it has not scored yet are scored now, chunk by chunk, at the product's precision."""
+    from ml.metrics import auroc, normalise
+
     active = ModelVersion.objects.filter(project_id=project_id, is_active=True).first()
     if active is None:
         return None, None
-    predictor = engine.predictor_for(active)
-    scores = [r.score for r in predictor.predict([s.image_path for s in samples.eval])]
-    labels = [s.label for s in samples.eval]
-    return active, engine.compute_metrics(scores, labels).get("image_auroc")
+    ids = _parallel(samples.eval_image_ids, len(samples.eval))
+    stored = dict(
+        Prediction.objects.filter(model_version=active, image_id__in=[i for i in ids if i is not None]).values_list(
+            "image_id", "score"
+        )
+    )
+    missing = [n for n, image_id in enumerate(ids) if image_id not in stored]
+    scores = [stored.get(image_id) for image_id in ids]
+    if missing:
+        predictor = engine.predictor_for(active)
+        batch = max(1, settings.INFERENCE_BATCH_SIZE)
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            results = predictor.predict([samples.eval[n].image_path for n in chunk], batch_size=batch)
+            for n, result in zip(chunk, results, strict=True):
+                scores[n] = normalise(result.score)
+    return active, auroc(scores, [s.label for s in samples.eval])
 
 
 def store_heatmaps(job_id: int, predictions: list[TestPrediction]) -> dict[int, str]:

@@ -100,9 +100,8 @@ def summarize(rows: list[Row], *, previous: ModelVersion | None, previous_rows: 
 def _rows_of(version: ModelVersion | None) -> list[Row] | None:
     if version is None:
         return None
-    if version.job_id is None or not SnapshotEntry.objects.filter(job_id=version.job_id).exists():
-        return None  # trained before snapshots existed: nothing to compare with
-    return entry_rows(version.job_id)
+    rows = entry_rows(version.job_id) if version.job_id is not None else []
+    return rows or None  # none: trained before snapshots existed, nothing to compare with
 
 
 def freeze(job: TrainingJob) -> dict:

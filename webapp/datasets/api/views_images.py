@@ -16,6 +16,7 @@ from webapp.core.parsers import SafeJSONParser
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
 from webapp.core.query import StrictQueryMixin
 from webapp.core.schema import errors
+from webapp.core.uploads import SpoolUploadsToDisk
 
 from .. import files, selectors, services
 from ..imaging import content_type_for
@@ -34,7 +35,7 @@ class _UnpaginatedPostSchema(AutoSchema):
         return None if self.method == "POST" else super()._get_paginator()
 
 
-class ProjectImageListView(StrictQueryMixin, ProjectScopedMixin, generics.ListAPIView):
+class ProjectImageListView(StrictQueryMixin, SpoolUploadsToDisk, ProjectScopedMixin, generics.ListAPIView):
     """The gallery (filters, ordering by the active model's score) and multi-file upload."""
 
     schema = _UnpaginatedPostSchema()

@@ -25,7 +25,7 @@ from webapp.core.query import StrictQueryMixin
 from webapp.core.responses import queue_down
 from webapp.core.schema import errors
 from webapp.datasets import files
-from webapp.datasets.selectors import project_for_user
+from webapp.datasets.selectors import project_for_member
 
 from .. import engine, selectors, services
 from ..models import ModelVersion, TrainingJob
@@ -50,7 +50,8 @@ class ProjectScopedView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanEditProjectData]
 
     def get_project(self, project_id):
-        project = project_for_user(self.request.user, project_id)
+        # Only the role (no per-label counts): these views are polled every few seconds.
+        project = project_for_member(self.request.user, project_id)
         self.check_object_permissions(self.request, project)
         return project
 
