@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml import Predictor, TrainConfig, fit  # noqa: E402
 from ml.data import image_to_tensor, load_mask, read_dataset  # noqa: E402
+from ml.geometry import format_size, parse_size  # noqa: E402
 from ml.metrics import compute_metrics  # noqa: E402
 from ml.predict import image_logit  # noqa: E402
 
@@ -92,14 +93,14 @@ def evaluate(predictor: Predictor, config: TrainConfig, test: list) -> dict:
     return row
 
 
-def run(args: argparse.Namespace, data: str, mode: str, preset: str, backbone: str, size: int) -> dict:
+def run(args: argparse.Namespace, data: str, mode: str, preset: str, backbone: str, size: str) -> dict:
     train = read_dataset(data, "train", mode, args.split_column)
     good = evenly([s for s in train if s.label == 0], args.train_limit)
     defective = evenly([s for s in train if s.label == 1], args.defect_limit) if mode == "supervised" else []
     test = read_dataset(data, "test", mode, args.split_column)[:: args.test_step]
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = TrainConfig.from_preset(
-        preset, mode=mode, backbone=backbone, image_size=size, epochs=args.epochs, device="cpu", **overrides
+        preset, mode=mode, backbone=backbone, image_size=parse_size(size), epochs=args.epochs, device="cpu", **overrides
     )
     label = f"{name_of(data)} {mode} {preset} {backbone} {size}"
     log(f"== {label}: {len(good)} good + {len(defective)} defective train, {len(test)} test")
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace, data: str, mode: str, preset: str, backbone: s
 
     with tempfile.TemporaryDirectory() as out_dir:
         result = fit(config, good + defective, out_dir, on_progress=progress)
+        config = result.config  # "auto" resolved
         predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
         quality = evaluate(predictor, config, test)
         if args.keep_models:
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace, data: str, mode: str, preset: str, backbone: s
         "mode": mode,
         "preset": preset,
         "backbone": backbone,
-        "image_size": size,
+        "image_size": size if size != "auto" else f"auto ({format_size(config.size)})",
         "epochs": config.epochs,
         "score": config.score,
         "overrides": overrides,
@@ -163,7 +165,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["unsupervised"], choices=("unsupervised", "supervised"))
     parser.add_argument("--presets", nargs="+", default=["fast"], choices=("fast", "paper"))
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0"])
-    parser.add_argument("--image-sizes", nargs="+", type=int, default=[256])
+    parser.add_argument(
+        "--image-sizes", nargs="+", default=["256"], help="working resolutions: 256, 640x232 (height x width), auto"
+    )
     parser.add_argument("--epochs", type=int, help="override the preset's epochs")
     parser.add_argument("--train-limit", type=int, help="good training images to use (evenly spaced subset)")
     parser.add_argument("--defect-limit", type=int, help="defective training images to use (supervised)")

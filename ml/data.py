@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ml.config import MASK_CELLS
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 # Discrete augmentations of defective images (supervised mode), as in the paper.
 AUGMENTATIONS = ("none", "vflip", "hflip", "rot180")
@@ -214,7 +216,7 @@ class FeatureCache:
     @torch.no_grad()
     def build(
         cls,
-        extractor: torch.nn.Module,
+        extractor: Callable[[torch.Tensor], Sequence[torch.Tensor]],
         samples: Sequence[Sample],
         entries: list[CacheEntry],
         image_size: int | Sequence[int],
@@ -222,6 +224,7 @@ class FeatureCache:
         device: torch.device,
         batch_size: int = 16,
         on_batch: Callable[[int, int], None] | None = None,
+        mask_cells: str = "area",
     ) -> FeatureCache:
         """Run ``extractor`` over all entries. ``on_batch(done, total)`` is called after every batch (it may
         raise to cancel)."""
@@ -236,7 +239,7 @@ class FeatureCache:
                 image, mask = sample_tensors(sample, image_size)
                 images.append(augment(image, entry.augmentation))
                 mask = augment(mask, entry.augmentation)
-                masks.append(downsample_mask(mask[None], feature_size)[0])
+                masks.append(downsample_mask(mask[None], feature_size, mask_cells)[0])
                 labels.append(float(sample.label))
                 valid.append(sample.label == 0 or sample.mask_path is not None)
             outputs = extractor(torch.stack(images).to(device))
@@ -255,7 +258,15 @@ class FeatureCache:
         )
 
 
-def downsample_mask(masks: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """``B x 1 x H x W`` -> ``B x 1 x h x w`` (``size``: int or ``(h, w)``): bilinear, binarised at 0.5 (as in the
-    paper)."""
+def downsample_mask(masks: torch.Tensor, size: int | Sequence[int], rule: str = "area") -> torch.Tensor:
+    """``B x 1 x H x W`` -> ``B x 1 x h x w`` training masks at feature resolution (``size``: int or ``(h, w)``).
+
+    ``rule="area"`` (the paper): bilinear, binarised at 0.5, so a cell is defective when about half of it is.
+    ``rule="any"``: a cell is defective when any of its pixels is. A defect thinner than half a feature cell (a
+    3-pixel crack at stride 8) vanishes under "area" and its cells are then taught as *normal*; "any" keeps it.
+    """
+    if rule == "any":
+        return (F.adaptive_max_pool2d(masks, _hw(size)) > 0.5).float()
+    if rule != "area":
+        raise ValueError(f"mask rule must be one of {MASK_CELLS}, got {rule!r}")
     return (F.interpolate(masks, size=_hw(size), mode="bilinear", align_corners=False) > 0.5).float()

@@ -247,7 +247,11 @@ ONNX_OUTPUTS = ["score", "anomaly_map"]
 
 
 def onnx_bytes(
-    wrapper: nn.Module, image_size: int | tuple[int, int], opset: int = 17, example: torch.Tensor | None = None
+    wrapper: nn.Module,
+    image_size: int | tuple[int, int],
+    opset: int = 17,
+    example: torch.Tensor | None = None,
+    output_names: Sequence[str] = tuple(ONNX_OUTPUTS),
 ) -> bytes:
     """The wrapped model as an ONNX file in memory, with a dynamic batch axis on inputs and outputs; height and
     width are fixed per model (``image_size``: an int for a square, else ``(height, width)``)."""
@@ -265,8 +269,8 @@ def onnx_bytes(
             (example,),
             buffer,
             input_names=ONNX_INPUTS,
-            output_names=ONNX_OUTPUTS,
-            dynamic_axes={name: {0: "batch"} for name in ONNX_INPUTS + ONNX_OUTPUTS},
+            output_names=list(output_names),
+            dynamic_axes={name: {0: "batch"} for name in [*ONNX_INPUTS, *output_names]},
             opset_version=opset,
             dynamo=False,
         )

@@ -207,11 +207,23 @@ class Supersimplenet(nn.Module):
         labels: torch.Tensor | None = None,
         output_size: tuple[int, int] | None = None,
         generator: torch.Generator | None = None,
+        crop: tuple[int, int, list[tuple[int, int]]] | None = None,
     ) -> InferenceOutput | TrainOutput:
         """In training mode (``self.training``) perturbs the adapted features and returns a
         :class:`TrainOutput` at feature resolution with the duplicated masks and labels; otherwise returns
-        an :class:`InferenceOutput` whose map is at ``output_size``."""
-        adapted = self.adaptor(self.aggregator(features))
+        an :class:`InferenceOutput` whose map is at ``output_size``. ``crop`` = ``(height, width, corners)``
+        (training only, cells of the aggregated map, one ``(top, left)`` per sample) keeps that window of every
+        sample's features and mask."""
+        aggregated = self.aggregator(features)
+        if crop is not None:
+            assert self.training and masks is not None, "crops are for training"
+            height, width, corners = crop
+            windows = [
+                (i, slice(top, top + height), slice(left, left + width)) for i, (top, left) in enumerate(corners)
+            ]
+            aggregated = torch.stack([aggregated[i, :, rows, cols] for i, rows, cols in windows])
+            masks = torch.stack([masks[i, :, rows, cols] for i, rows, cols in windows])
+        adapted = self.adaptor(aggregated)
         if self.training:
             assert masks is not None and labels is not None, "training needs masks and labels"
             adapted, masks, labels = self.anomaly_generator(adapted, masks, labels, generator)

@@ -18,6 +18,7 @@ import torch
 
 from ml.config import TrainConfig
 from ml.data import AUGMENTATIONS, CacheEntry, FeatureCache, Sample
+from ml.extract import feature_runner
 from ml.geometry import check_size
 from ml.loss import SupersimplenetLoss
 from ml.metrics import compute_metrics
@@ -109,6 +110,50 @@ def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractC
     return torch.autocast(device.type, dtype=dtype)
 
 
+def random_crop(
+    config: TrainConfig,
+    feature_size: int | tuple[int, int],
+    model: Supersimplenet,
+    generator: torch.Generator,
+    masks: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    pixel_valid: torch.Tensor | None = None,
+) -> tuple[int, int, list[tuple[int, int]]] | None:
+    """Random windows of the aggregated map for one step: ``(height, width, [(top, left) per sample])`` in cells,
+    ``config.train_crop`` pixels a side (each axis at most the map's). A defective sample's window holds a random
+    cell of its mask, so its label stays true. None (whole maps) when crops are off, the window would cover more
+    than half the map (less than a 2x saving), or the batch holds a defective image without a usable mask (its
+    defect could lie anywhere).
+
+    Window corners are drawn so that the map's edges are trained about as often as its middle: a corner uniform
+    over every window that overlaps the map, clamped inside it. (A corner uniform over the inside windows covers
+    an edge row in 1 of ``map - window + 1`` steps; good images then peaked at the edge at inference.)"""
+    if config.train_crop is None:
+        return None
+    fh, fw = (feature_size, feature_size) if isinstance(feature_size, int) else feature_size
+    cells = max(1, config.train_crop * model.aggregator.upscale // model.extractor.strides[0])
+    ch, cw = min(cells, fh), min(cells, fw)
+    if 2 * ch * cw > fh * fw:
+        return None
+    count = 1 if masks is None else masks.shape[0]
+
+    def edge_fair(side: int, window: int) -> int:
+        return min(max(0, int(torch.randint(1 - window, side, (1,), generator=generator))), side - window)
+
+    corners = []
+    for i in range(count):
+        top, left = edge_fair(fh, ch), edge_fair(fw, cw)
+        if labels is not None and float(labels[i]) > 0:
+            cells_on = masks[i, 0].nonzero() if pixel_valid is None or bool(pixel_valid[i]) else masks[i, 0][:0]
+            if not len(cells_on):
+                return None
+            y, x = (int(v) for v in cells_on[int(torch.randint(len(cells_on), (1,), generator=generator))])
+            top = min(max(0, y - int(torch.randint(ch, (1,), generator=generator))), fh - ch)
+            left = min(max(0, x - int(torch.randint(cw, (1,), generator=generator))), fw - cw)
+        corners.append((top, left))
+    return ch, cw, corners
+
+
 def feature_statistics(model: Supersimplenet, cache: FeatureCache, device: torch.device) -> None:
     """Per-channel mean/std of aggregated good-image features, written into the aggregator."""
     good = [i for i in range(len(cache)) if cache.labels[i] == 0] or list(range(len(cache)))
@@ -181,6 +226,7 @@ def fit(
         raise ValueError("training needs at least one good image")
     config = resolve_config(config, samples)
     samples = training_samples(config, samples)  # tiled mode: the tiles of every image (ml/tiling.py)
+    config = config.budgeted(len(samples))  # the fast preset: fewer epochs on a large unsupervised set
     has_eval = bool(eval_samples)
     train_share = 1.0 - _FEATURES_SHARE - (_EVAL_SHARE if has_eval else 0.0)
     last_fraction = 0.0
@@ -206,14 +252,18 @@ def fit(
 
     check_stop()
     feature_size = model.feature_size(config.size)
+    entries = training_entries(config, samples)
+    extract, backend = feature_runner(model.extractor, config.size, device, images=len(entries))
+    logger.info("features of %d entries at %s by %s", len(entries), config.size, backend)
     cache = FeatureCache.build(
-        model.extractor,
+        extract,
         samples,
-        training_entries(config, samples),
+        entries,
         config.size,
         feature_size,
         device,
         on_batch=on_feature_batch,
+        mask_cells=config.mask_cells,
     )
     if config.feature_norm:
         feature_statistics(model, cache, device)
@@ -238,8 +288,9 @@ def fit(
             features, masks, labels, pixel_valid = cache.batch(indices, device)
             if config.channels_last:
                 features = [f.contiguous(memory_format=torch.channels_last) for f in features]
+            crop = random_crop(config, feature_size, model, generator, masks, labels, pixel_valid)
             with _autocast(config, device):
-                out = model.forward_features(features, masks, labels, generator=generator)
+                out = model.forward_features(features, masks, labels, generator=generator, crop=crop)
             loss = criterion(out.map_logits, out.score_logits, out.masks, out.labels, torch.cat((pixel_valid,) * 2))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

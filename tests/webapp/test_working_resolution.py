@@ -79,9 +79,9 @@ def test_auto_resolves_from_the_snapshots_images_and_the_version_records_height_
     job = services.create_training_job(project=project)
     assert run_training_job(job.id, worker="w") == JobStatus.SUCCEEDED
     cfg = fake_ml.calls[0]["cfg"]
-    assert cfg.size == (160, 400)  # 500 x 1250 images: the strip stays a strip (ml.geometry.auto_size)
+    assert cfg.size == (320, 816)  # 500 x 1250 images: the strip stays a strip (ml.geometry.auto_size)
     version = ModelVersion.objects.get(project=project)
-    assert (version.image_height, version.image_width, version.image_size, version.tiling) == (160, 400, 400, "off")
+    assert (version.image_height, version.image_width, version.image_size, version.tiling) == (320, 816, 816, "off")
     project.refresh_from_db()
     assert project.image_size == "auto"  # the setting stays auto: the next run resolves again
 

@@ -17,7 +17,8 @@ MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 64, 1024
 MAX_TILES_PER_SIDE = 4
 SIZE_HELP = (
     'Working resolution: 256 (a square side), "640x232" (height x width) or "auto" (from the images\' median '
-    f"aspect ratio, about 256 x 256 pixels). Each side a multiple of {geometry.SIZE_MULTIPLE} (the backbone's "
+    "aspect ratio and area, kept between about 256 x 256 and 512 x 512 pixels). "
+    f"Each side a multiple of {geometry.SIZE_MULTIPLE} (the backbone's "
     f"feature stride), {MIN_IMAGE_SIDE}..{MAX_IMAGE_SIDE}."
 )
 TILING_HELP = (
