@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import platform
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -25,11 +26,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ml import Sample, TrainConfig, fit
-from ml.extract import feature_runner
-from ml.loss import SupersimplenetLoss
-from ml.predict import build_model
-from ml.train import random_crop
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml import Sample, TrainConfig, fit  # noqa: E402
+from ml.extract import feature_runner  # noqa: E402
+from ml.loss import SupersimplenetLoss  # noqa: E402
+from ml.predict import build_model  # noqa: E402
+from ml.train import random_crop  # noqa: E402
 
 
 def feature_seconds(config: TrainConfig, backend: str, images: int = 16, repeats: int = 2) -> float:
@@ -76,7 +79,7 @@ def step_seconds(config: TrainConfig, autocast: bool, channels_last: bool, repea
     for _ in range(repeats + 1):
         started = time.perf_counter()
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-        crop = random_crop(config, side, model, torch.Generator().manual_seed(0))
+        crop = random_crop(config, side, model, torch.Generator().manual_seed(0), masks, labels)
         with ctx:
             out = model.forward_features(features, masks, labels, crop=crop)
         loss = loss_fn(out.map_logits, out.score_logits, out.masks, out.labels)
