@@ -9,7 +9,6 @@ high resolution); the same extractor exported to ONNX and run by onnxruntime is 
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.predict import onnx_bytes
+from ml.predict import _has_onnxruntime, onnx_bytes, onnx_cpu_session
 
 logger = logging.getLogger(__name__)
 
@@ -27,19 +26,12 @@ AUTO_MIN_PIXELS = 32 * 256 * 256
 Runner = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
-def _has_onnxruntime() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
 def _session(extractor: nn.Module, size: tuple[int, int]):
-    import onnxruntime as ort
-
     levels = len(getattr(extractor, "layers", ())) or 1
     names = [f"level{i}" for i in range(levels)]
-    model = onnx_bytes(_Levels(extractor).eval(), size, output_names=names, example=torch.rand(1, 3, *size))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return onnx_cpu_session(
+        onnx_bytes(_Levels(extractor).eval(), size, output_names=names, example=torch.rand(1, 3, *size))
+    )
 
 
 class _Levels(nn.Module):
@@ -65,8 +57,12 @@ def feature_runner(
         raise ValueError(f"feature backend must be one of {BACKENDS}, got {backend!r}")
     worth = images * size[0] * size[1] >= AUTO_MIN_PIXELS
     use_ort = backend == "onnxruntime" or (backend == "auto" and worth and device.type == "cpu" and _has_onnxruntime())
+
+    def by_torch(images: torch.Tensor) -> list[torch.Tensor]:
+        return list(extractor(images))
+
     if not use_ort:
-        return (lambda images: list(extractor(images))), "torch"
+        return by_torch, "torch"
     if device.type != "cpu":
         raise ValueError("the onnxruntime feature backend runs on the CPU")
     try:
@@ -75,7 +71,7 @@ def feature_runner(
         if backend == "onnxruntime":
             raise
         logger.warning("ONNX export of the feature extractor failed; features by torch", exc_info=True)
-        return (lambda images: list(extractor(images))), "torch"
+        return by_torch, "torch"
 
     def run(images: torch.Tensor) -> list[torch.Tensor]:
         outputs = session.run(None, {"images": np.ascontiguousarray(images.numpy(), dtype=np.float32)})

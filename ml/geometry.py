@@ -23,7 +23,7 @@ MAX_SIDE = 4096
 # Pixel budget of ``auto``: the images' own median area, kept between AUTO_MIN_PIXELS (the paper's 256 x 256: smaller
 # images are enlarged to it) and AUTO_PIXELS (512 x 512: larger images are reduced to it). Small defects on large
 # images need the larger budget (docs/ml.md, "Hard data": parts 0.74 image AUROC at 256, 0.999 at 512); the fast
-# preset's unsupervised crops (``train_crop``) keep its training cost near that of 256 x 256.
+# preset's training crops (``train_crop``) keep its cost per step near that of 256 x 256.
 AUTO_PIXELS = 512 * 512
 AUTO_MIN_PIXELS = 256 * 256
 

@@ -88,6 +88,15 @@ def _has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def onnx_cpu_session(model: bytes) -> Any:
+    """An onnxruntime CPU session for an in-memory ONNX model, with torch's thread count."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 class ExportWrapper(nn.Module):
     """``images`` ``B x 3 x H x W`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x H x W``), both in [0, 1].
 
@@ -130,12 +139,7 @@ class Predictor:
         self.meta["backend"] = backend
 
     def _onnx_session(self) -> Any:
-        import onnxruntime as ort
-
-        model = onnx_bytes(ExportWrapper(self.model, self.config.score).eval(), self.size)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return onnx_cpu_session(onnx_bytes(ExportWrapper(self.model, self.config.score).eval(), self.size))
 
     @classmethod
     def from_model(cls, model: Supersimplenet, config: TrainConfig, device: torch.device) -> Predictor:
