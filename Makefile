@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format venv worker web clean-data resnet152
+.PHONY: run test test-fast lint format venv worker web clean-data resnet152 gpu-wheels
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test-fast: $(STAMP)
 ## Opt-in backbone `resnet152`: ImageNet ResNet-152 weights from resmem==1.1.6 (489 MB, ResMem NON-COMMERCIAL licence).
 resnet152: $(STAMP)
 	$(PY) -m pip install --no-deps resmem==1.1.6
+
+## Wheels the GPU machine lacks (it has CUDA PyTorch, Python 3.12 and no registry) into .whl, for scripts/gpu_check.sh.
+gpu-wheels: $(STAMP)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux2014_x86_64 -d .whl efficientnet-lite-pytorch==0.1.0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -25,17 +25,13 @@ Prints tables (and writes JSON with --json).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
-import json
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,169 +41,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml import Predictor, Sample, TrainConfig, fit  # noqa: E402 - after the path set-up
-from ml.predict import ExportWrapper, build_model  # noqa: E402
+from gpu_inference import COMPILED, PLAIN, Budget, Report, Row, bench_inference, sync  # noqa: E402
 
-
-@dataclass
-class Row:
-    section: str
-    config: str
-    variant: str
-    batch: int
-    images_per_s: float | None = None
-    latency_ms: float | None = None
-    speedup: float | None = None
-    max_abs_diff: float | None = None
-    ok: bool | None = None
-    note: str = ""
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 2) -> float:
-    """Median seconds of `repeats` calls after `warmup` calls, the device synchronised around each."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync(device)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-# --- inference ---------------------------------------------------------------------------------------------
-
-
-def inference_variants(wrapper: torch.nn.Module, device: torch.device, args) -> dict[str, Callable]:
-    """name -> callable(batch on device) returning (scores, maps) in float32."""
-    half = torch.float16 if device.type == "cuda" else torch.bfloat16
-
-    def eager(net, dtype=None, channels_last=False):
-        def run(batch):
-            if channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-            with torch.inference_mode(), ctx:
-                score, amap = net(batch)
-            return score.float(), amap.float()
-
-        return run
-
-    variants = {"fp32 eager (baseline)": eager(wrapper)}
-    variants[f"{'fp16' if device.type == 'cuda' else 'bf16'} autocast"] = eager(wrapper, half)
-    last = ExportWrapper(wrapper.model, wrapper.score).eval().to(memory_format=torch.channels_last)
-    variants["channels_last + half"] = eager(last, half, channels_last=True)
-    if args.compile:
-        for mode, label in (
-            ("max-autotune-no-cudagraphs", "torch.compile max-autotune"),
-            ("reduce-overhead", "CUDA graphs"),
-        ):
-            if mode == "reduce-overhead" and device.type != "cuda":
-                continue
-            try:
-                compiled = torch.compile(last, mode=mode, dynamic=False)
-            except Exception as exc:  # noqa: BLE001 - a variant that cannot build is reported, not fatal
-                print(f"  {label}: cannot compile ({type(exc).__name__}: {exc})")
-                continue
-            variants[f"{label} + half"] = eager(compiled, half, channels_last=True)
-    return variants
-
-
-def onnxruntime_variant(wrapper: torch.nn.Module, size: int, device: torch.device) -> tuple[str, Callable] | None:
-    """onnxruntime with the TensorRT, CUDA or CPU provider (the best one installed), or None."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    from ml.predict import onnx_bytes
-
-    available = ort.get_available_providers()
-    wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
-    if device.type == "cuda" and not wanted:
-        return None
-    providers = wanted or ["CPUExecutionProvider"]
-    model_bytes = onnx_bytes(wrapper.cpu().float(), size)
-    wrapper.to(device)
-    session = ort.InferenceSession(model_bytes, providers=providers)
-
-    def run(batch):
-        score, amap = session.run(None, {"images": batch.detach().cpu().numpy()})
-        return torch.from_numpy(score), torch.from_numpy(amap)
-
-    return f"onnxruntime {providers[0].replace('ExecutionProvider', '')}", run
-
-
-def bench_inference(name: str, config: TrainConfig, device: torch.device, args) -> list[Row]:
-    size = config.image_size
-    torch.manual_seed(0)  # the same random weights in every run
-    model = build_model(config).eval().to(device)
-    wrapper = ExportWrapper(model, config.score).eval()
-    generator = torch.Generator().manual_seed(0)
-    reference_input = torch.rand(4, 3, size, size, generator=generator).to(device)
-    with torch.inference_mode():
-        ref_score, ref_map = wrapper(reference_input)
-    variants = inference_variants(wrapper, device, args)
-    extra = onnxruntime_variant(wrapper, size, device) if args.onnx else None
-    if extra:
-        variants[extra[0]] = extra[1]
-    rows: list[Row] = []
-    baseline: dict[int, float] = {}
-    for variant, run in variants.items():
-        try:
-            score, amap = run(reference_input)
-        except Exception as exc:  # noqa: BLE001
-            rows.append(Row("inference", name, variant, 0, note=f"failed: {type(exc).__name__}: {exc}"[:120]))
-            continue
-        diff = float(
-            max(
-                (torch.sigmoid(score.cpu()) - torch.sigmoid(ref_score.float().cpu())).abs().max(),
-                (amap.cpu() - ref_map.float().cpu()).abs().max(),
-            )
-        )
-        # fp32 variants must match to float rounding; half precision within --tolerance (bf16, with 3 fewer
-        # mantissa bits than fp16, within 4x that)
-        tolerance = 1e-4 if "fp32" in variant else args.tolerance * (4 if device.type != "cuda" else 1)
-        ok = diff <= tolerance
-        # batch-1 latency, copies included: a pinned host image in, score + map back to the host
-        host = torch.rand(1, 3, size, size).pin_memory() if device.type == "cuda" else torch.rand(1, 3, size, size)
-
-        def one(run=run, host=host):
-            s, m = run(host.to(device, non_blocking=True))
-            return s.cpu(), m.cpu()
-
-        latency = timed(one, device, args.repeats) * 1000
-        for batch in args.batches:
-            images = torch.rand(batch, 3, size, size, generator=generator).to(device)
-            seconds = timed(lambda run=run, images=images: run(images), device, max(2, args.repeats // 2))
-            throughput = batch / seconds
-            if variant.startswith("fp32 eager"):
-                baseline[batch] = throughput
-            rows.append(
-                Row(
-                    "inference",
-                    name,
-                    variant,
-                    batch,
-                    images_per_s=throughput,
-                    latency_ms=latency if batch == args.batches[0] else None,
-                    speedup=throughput / baseline[batch] if batch in baseline else None,
-                    max_abs_diff=diff,
-                    ok=ok,
-                    note=f"tolerance {tolerance:g}" if batch == args.batches[0] else "",
-                )
-            )
-    del model, wrapper
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return rows
-
+from ml import Predictor, Sample, TrainConfig, TrainingCancelled, fit  # noqa: E402 - after the path set-up
 
 # --- training ----------------------------------------------------------------------------------------------
 
@@ -235,8 +71,10 @@ def synthetic_set(folder: Path, count: int, size: int, defective: int) -> list[S
 
 
 def bench_training(
-    preset: str, backbone: str, samples: list[Sample], device: torch.device, args, out: Path
-) -> tuple[Row, Path]:
+    preset: str, backbone: str, samples: list[Sample], device: torch.device, args, out: Path, budget: Budget
+) -> tuple[Row, Path | None]:
+    """Seconds per epoch and to a finished model. A training the time budget stops reports its epochs so far
+    and the time a whole training would take at that pace (and no checkpoint)."""
     amp = {"autocast": True} if device.type == "cuda" else {}
     mode = "supervised" if any(s.label for s in samples) else "unsupervised"
     config = TrainConfig.from_preset(
@@ -251,27 +89,40 @@ def bench_training(
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    epochs_seen: list[float] = []
+    ended: dict[int, float] = {}  # epoch -> when its last step ended (fit's closing report repeats the last epoch)
+    planned = [config.epochs]
 
     def on_progress(p):
+        planned[0] = p.epochs
         if p.phase == "train" and p.steps and p.step >= p.steps:
-            epochs_seen.append(time.perf_counter())
+            ended.setdefault(p.epoch, time.perf_counter())
 
     started = time.perf_counter()
-    result = fit(config, samples, out, on_progress=on_progress)
+    checkpoint = None
+    try:
+        checkpoint = Path(fit(config, samples, out, on_progress=on_progress, should_stop=budget.spent).checkpoint_path)
+    except TrainingCancelled:
+        pass
     total = time.perf_counter() - started
-    per_epoch = statistics.median(np.diff([started, *epochs_seen])) if len(epochs_seen) > 1 else None
+    epochs_seen = [ended[e] for e in sorted(ended)]
+    # the first epoch also holds the feature extraction: the per-epoch time is the median of the later ones
+    per_epoch = statistics.median(np.diff(epochs_seen)) if len(epochs_seen) > 1 else None
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    note = f"{mode}, {len(samples)} images, {config.epochs} epochs" + (f", peak {peak:.0f} MiB" if peak else "")
+    note = f"{mode}, {len(samples)} images, {planned[0]} epochs" + (f", peak {peak:.0f} MiB" if peak else "")
+    if checkpoint is not None:
+        note += f", ms = per epoch, {total:.1f} s to a model"
+    else:
+        left = (planned[0] - len(epochs_seen)) * (per_epoch or 0)
+        note += f", stopped by the time budget after {len(epochs_seen)} epochs: about {total + left:.0f} s in all"
     row = Row(
         "training",
         f"{backbone} {preset}",
         "fp16 autocast + GradScaler" if amp else "fp32",
         config.batch_size,
         latency_ms=None if per_epoch is None else per_epoch * 1000,
-        note=note + f", ms = per epoch, {total:.1f} s to a model",
+        note=note,
     )
-    return row, Path(result.checkpoint_path)
+    return row, checkpoint
 
 
 # --- the product's paths ----------------------------------------------------------------------------------
@@ -322,24 +173,6 @@ def bench_product(checkpoint: Path, paths: list[str], device: torch.device, args
 # --- main ----------------------------------------------------------------------------------------------------
 
 
-def print_table(rows: list[Row]) -> None:
-    header = (
-        f"{'section':10s} {'config':28s} {'variant':44s} {'batch':>5s} {'img/s':>9s} {'ms':>9s} "
-        f"{'x base':>7s} {'max|d|':>8s} ok"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r.section:10s} {r.config:28s} {r.variant:44s} {r.batch:5d} "
-            f"{'' if r.images_per_s is None else f'{r.images_per_s:9.1f}':>9s} "
-            f"{'' if r.latency_ms is None else f'{r.latency_ms:9.2f}':>9s} "
-            f"{'' if r.speedup is None else f'{r.speedup:7.2f}':>7s} "
-            f"{'' if r.max_abs_diff is None else f'{r.max_abs_diff:8.1e}':>8s} "
-            f"{'' if r.ok is None else ('yes' if r.ok else 'NO')} {r.note}"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto = cuda when available, else cpu")
@@ -357,7 +190,13 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="epochs of each training (default: preset's)")
     parser.add_argument("--encoders", type=int, default=4, help="PNG encoder threads in the product loop")
-    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="wall-clock seconds for the whole run; later work is skipped (default: 420 on CUDA, none on a CPU)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="rewritten after every row")
     args = parser.parse_args()
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -371,11 +210,15 @@ def main() -> None:
     args.epochs = args.epochs or (1 if quick else None)
     args.product_batch = 4 if quick else 64
     args.compile = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
+    if args.budget_s is None and device.type == "cuda":
+        args.budget_s = 420
+    budget = Budget(args.budget_s)
     sections = set(args.sections.split(","))
-    rows: list[Row] = []
     started = time.perf_counter()
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {device} ({gpu}), torch {torch.__version__}, quick={quick}")
+    title = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {device} ({gpu}), torch {torch.__version__}, quick={quick}"
+    print(f"# {title}, budget {args.budget_s or 'none'} s", flush=True)
+    report = Report(args.json, {"device": str(device), "gpu": gpu, "torch": torch.__version__, "title": title})
     configs = {
         "paper: wide_resnet50_2": TrainConfig.from_preset(
             "paper", backbone="wide_resnet50_2", image_size=args.size, pretrained=False
@@ -384,32 +227,36 @@ def main() -> None:
             "fast", backbone="efficientnet_lite0", image_size=args.size, pretrained=False
         ),
     }
+    plain = tuple(v for v in PLAIN if args.onnx or v != "onnxruntime")
+    baseline: dict = {}
+    # cheapest first: the plain variants, the fast training and the product's loops, the paper training, and
+    # the compiled variants last (their compile takes minutes), so a spent budget leaves the core figures
     if "inference" in sections:
         for name, config in configs.items():
-            print(f"inference: {name} ...", flush=True)
-            rows += bench_inference(name, config, device, args)
+            bench_inference(name, config, device, args, plain, baseline, report, budget)
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_set(Path(tmp) / "data", args.train_images, args.train_size, defective=args.train_images // 6)
-        checkpoint = None
-        if "training" in sections or "product" in sections:
-            for preset, backbone in (("fast", "efficientnet_lite0"), ("paper", "wide_resnet50_2")):
-                if "training" not in sections and preset != "fast":
-                    continue
-                print(f"training: {backbone} {preset} on {len(data)} images ...", flush=True)
-                row, path = bench_training(preset, backbone, data, device, args, Path(tmp) / f"out-{preset}")
-                rows.append(row)
-                if preset == "fast":
-                    checkpoint = path
-        if "product" in sections and checkpoint is not None:
-            print("product: Predictor and the score_project loop ...", flush=True)
-            rows += bench_product(checkpoint, [s.image_path for s in data] * (1 if quick else 4), device, args)
+        presets = [p for p in ("fast", "paper") if "training" in sections or (p == "fast" and "product" in sections)]
+        for preset in presets:
+            backbone = "efficientnet_lite0" if preset == "fast" else "wide_resnet50_2"
+            checkpoint = None
+            if budget.spent():
+                report.add(Row("training", f"{backbone} {preset}", "-", 0, note="skipped: time budget spent"))
+            else:
+                row, checkpoint = bench_training(preset, backbone, data, device, args, Path(tmp) / preset, budget)
+                report.add(row)
+            if preset == "fast" and "product" in sections:
+                if checkpoint is None or budget.spent():
+                    report.add(Row("product", "checkpoint", "-", 0, note="skipped: time budget spent"))
+                else:
+                    paths = [s.image_path for s in data] * (1 if quick else 4)
+                    report.add(*bench_product(checkpoint, paths, device, args))
+    if "inference" in sections and args.compile:
+        for name, config in configs.items():
+            bench_inference(name, config, device, args, COMPILED, baseline, report, budget)
     print()
-    print_table(rows)
+    report.table()
     print(f"\n# {time.perf_counter() - started:.0f} s in all")
-    if args.json:
-        args.json.write_text(
-            json.dumps({"device": str(device), "gpu": gpu, "rows": [asdict(r) for r in rows]}, indent=1)
-        )
 
 
 if __name__ == "__main__":

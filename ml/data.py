@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -81,15 +83,19 @@ def sample_tensors(sample: Sample, size: int | Sequence[int]) -> tuple[torch.Ten
     return image[:, top : top + h, left : left + w], mask[:, top : top + h, left : left + w]
 
 
-_last_full: list = [None, None]
+_last_full = threading.local()  # per thread: (key, tensor) of the image whose tiles are being read
 
 
 def _full_image(path: str, full: tuple[int, int]) -> torch.Tensor:
-    """The tiles of one image come one after another: decode it once for all of them."""
-    key = (path, full)
-    if _last_full[0] != key:
-        _last_full[:] = [key, image_to_tensor(path, full)]
-    return _last_full[1]
+    """The tiles of one image come one after another: decode it once for all of them. The key holds the file's
+    size and modification time, so a file rewritten at the same path is read again."""
+    stat = os.stat(path)
+    key = (path, full, stat.st_mtime_ns, stat.st_size)
+    cached = getattr(_last_full, "entry", None)
+    if cached is None or cached[0] != key:
+        cached = (key, image_to_tensor(path, full))
+        _last_full.entry = cached
+    return cached[1]
 
 
 def augment(tensor: torch.Tensor, name: str) -> torch.Tensor:
@@ -182,10 +188,11 @@ class FeatureCache:
     """Backbone features of every (sample, augmentation) pair, computed once and kept as float16.
 
     The backbone is frozen and the augmentations are discrete, so the cache gives exactly the features a
-    per-step forward would give (up to float16 storage). Masks are stored at feature resolution.
+    per-step forward would give (up to float16 storage). Masks are stored at feature resolution. On a GPU the
+    cache stays in GPU memory when it fits (:func:`cache_device`), so a training step copies nothing from the host.
 
     Attributes:
-        features: one ``N x C_i x h_i x w_i`` float16 tensor per backbone level.
+        features: one ``N x C_i x h_i x w_i`` float16 tensor per backbone level, on :attr:`device`.
         masks: ``N x 1 x H x W`` at the aggregated feature size, {0, 1}.
         labels: ``N`` float; pixel_valid: ``N`` bool (False for weak labels); entries: the pairs.
     """
@@ -198,18 +205,19 @@ class FeatureCache:
         pixel_valid: torch.Tensor,
         entries: list[CacheEntry],
     ) -> None:
+        self.device = features[0].device if features else torch.device("cpu")
         self.features = features
-        self.masks = masks
-        self.labels = labels
-        self.pixel_valid = pixel_valid
+        self.masks = masks.to(self.device)
+        self.labels = labels.to(self.device)
+        self.pixel_valid = pixel_valid.to(self.device)
         self.entries = entries
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def batch(self, indices: Sequence[int], device: torch.device) -> tuple[list[torch.Tensor], ...]:
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
-        features = [f[idx].to(device, torch.float32) for f in self.features]
+        idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
+        features = [f[idx].to(device, torch.float32, non_blocking=True) for f in self.features]
         return features, self.masks[idx].to(device), self.labels[idx].to(device), self.pixel_valid[idx].to(device)
 
     @classmethod
@@ -231,6 +239,7 @@ class FeatureCache:
         levels: list[list[torch.Tensor]] = []
         masks, labels, valid = [], [], []
         total = len(entries)
+        store = torch.device("cpu")
         for start in range(0, total, batch_size):
             chunk = entries[start : start + batch_size]
             images = []
@@ -245,8 +254,10 @@ class FeatureCache:
             outputs = extractor(torch.stack(images).to(device))
             if not levels:
                 levels = [[] for _ in outputs]
-            for store, out in zip(levels, outputs, strict=True):
-                store.append(out.to("cpu", torch.float16))
+                per_entry = sum(out[0].numel() for out in outputs) * 2  # bytes in float16
+                store = cache_device(device, per_entry * total)
+            for level, out in zip(levels, outputs, strict=True):
+                level.append(out.to(store, torch.float16))
             if on_batch is not None:
                 on_batch(min(start + batch_size, total), total)
         return cls(
@@ -256,6 +267,19 @@ class FeatureCache:
             torch.tensor(valid),
             list(entries),
         )
+
+
+# The share of the GPU's free memory the feature cache may take; the rest is for the training itself.
+CACHE_GPU_SHARE = 0.5
+
+
+def cache_device(device: torch.device, nbytes: int) -> torch.device:
+    """Where a feature cache of ``nbytes`` lives: on a CUDA ``device`` when it fits in
+    :data:`CACHE_GPU_SHARE` of the free memory (no host copy per step), else on the CPU."""
+    if device.type != "cuda":
+        return torch.device("cpu")
+    free, _total = torch.cuda.mem_get_info(device)
+    return device if nbytes <= CACHE_GPU_SHARE * free else torch.device("cpu")
 
 
 def downsample_mask(masks: torch.Tensor, size: int | Sequence[int], rule: str = "area") -> torch.Tensor:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ml.predict import ONNX_INPUTS, ONNX_OUTPUTS, ExportWrapper, load_checkpoint, model_from_checkpoint, onnx_bytes
+from ml.tiling import TiledWrapper, grid_from
 from ml.train import _save_atomic
 
 
@@ -20,21 +21,30 @@ def export_onnx(
     The decision threshold (``threshold``, else the checkpoint's) travels in the model's metadata as
     ``threshold`` with ``decision_rule`` "score >= threshold", so a line controller needs nothing else.
 
+    A tiled model (``tiling`` "RxC") is exported whole: its input is the image at the tile grid's full size,
+    and the graph cuts the tiles, scores them and stitches their maps (:class:`ml.tiling.TiledWrapper`), so it
+    gives what ``Predictor`` gives.
+
     Returns:
-        dict with ``path``, ``opset``, ``image_size``, ``inputs``/``outputs`` names and ``max_abs_diff``
+        dict with ``path``, ``opset``, ``image_size``, ``image_height``/``image_width`` (the model's input),
+        ``inputs``/``outputs`` names and ``max_abs_diff``
         (largest difference over scores and maps, batch of 2), or ``max_abs_diff`` None when onnxruntime
         is not installed.
     """
     checkpoint = load_checkpoint(checkpoint_path)
     model, config = model_from_checkpoint(checkpoint)
-    wrapper = ExportWrapper(model, config.score).eval()
-    height, width = config.size
+    wrapper: torch.nn.Module = ExportWrapper(model, config.score).eval()
+    grid = grid_from(config.tiling, config.size, config.tile_overlap)
+    if grid.tiled:  # the whole image in, its score and stitched map out: the model cuts and stitches itself
+        wrapper = TiledWrapper(wrapper, grid, config.score).eval()
+    height, width = grid.full
     example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))
     out_path = Path(out_path)
     model_bytes = _with_threshold(
         onnx_bytes(wrapper, (height, width), opset=opset, example=example),
         checkpoint.get("threshold") if threshold is None else threshold,
         config,
+        (height, width),
     )
     _save_atomic(model_bytes, out_path)
     report: dict[str, Any] = {
@@ -60,16 +70,21 @@ def export_onnx(
     return report
 
 
-def _with_threshold(model_bytes: bytes, threshold: float | None, config: Any = None) -> bytes:
-    """Metadata: ``threshold`` + ``decision_rule``; the input geometry (``image_height``, ``image_width``) and, in
-    tiled mode, ``tiling`` / ``tile_overlap`` (the model then scores one tile: cut and stitch as ml/tiling.py)."""
+def _with_threshold(
+    model_bytes: bytes, threshold: float | None, config: Any = None, input_size: tuple[int, int] | None = None
+) -> bytes:
+    """Metadata: ``threshold`` + ``decision_rule``; the input geometry (``image_height``, ``image_width``: the
+    whole image, tiles included) and, in tiled mode, ``tiling`` / ``tile_overlap`` / ``tile_height`` /
+    ``tile_width`` (for information: the model cuts the image into its tiles and stitches their maps itself)."""
     props: list[tuple[str, str]] = []
     if threshold is not None:
         props += [("threshold", repr(float(threshold))), ("decision_rule", "score >= threshold")]
     if config is not None:
-        props += [("image_height", str(config.image_height)), ("image_width", str(config.image_width))]
+        height, width = input_size or config.size
+        props += [("image_height", str(height)), ("image_width", str(width))]
         if config.tiling != "off":
             props += [("tiling", config.tiling), ("tile_overlap", repr(float(config.tile_overlap)))]
+            props += [("tile_height", str(config.image_height)), ("tile_width", str(config.image_width))]
     if not props:
         return model_bytes
     import onnx

@@ -100,7 +100,8 @@ def onnx_cpu_session(model: bytes) -> Any:
 class ExportWrapper(nn.Module):
     """``images`` ``B x 3 x H x W`` in [0, 1] -> (``score`` ``B``, ``anomaly_map`` ``B x H x W``), both in [0, 1].
 
-    H x W is the working resolution (in tiled mode: one tile; the caller cuts and stitches, ml/tiling.py)."""
+    H x W is the working resolution (in tiled mode: one tile; ``ml.tiling.TiledWrapper`` around it takes the whole
+    image, cuts, scores and stitches)."""
 
     def __init__(self, model: nn.Module, score: str) -> None:
         super().__init__()

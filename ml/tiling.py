@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ml.geometry import (  # noqa: F401 - the tiling settings live with the other torch-free parsers
     AUTO_MAX_PER_AXIS,
@@ -84,15 +86,37 @@ class TileGrid:
         return torch.stack(tiles, dim=1).flatten(0, 1)
 
     def stitch(self, maps: torch.Tensor) -> torch.Tensor:
-        """``B * count x h x w`` tile maps -> ``B x H x W``: the mean of the tiles covering each pixel."""
-        h, w = self.tile
-        tiles = maps.view(-1, self.count, h, w)
-        out = torch.zeros((tiles.shape[0], *self.full), dtype=maps.dtype)
-        cover = torch.zeros(self.full, dtype=maps.dtype)
+        """``B * count x h x w`` tile maps -> ``B x H x W``: the mean of the tiles covering each pixel.
+
+        On the maps' own device, with a batch size only the input knows (each tile is padded to the full image
+        and summed): the same code runs eagerly and inside the exported ONNX model."""
+        (h, w), (full_h, full_w) = self.tile, self.full
+        tiles = maps.reshape(-1, self.count, h, w)
+        out = None
+        cover = torch.zeros(self.full, dtype=maps.dtype, device=maps.device)
         for k, (top, left) in enumerate(self.boxes()):
-            out[:, top : top + h, left : left + w] += tiles[:, k].to(out.device)
+            pad = (left, full_w - left - w, top, full_h - top - h)
+            placed = F.pad(tiles[:, k], pad)
+            out = placed if out is None else out + placed
             cover[top : top + h, left : left + w] += 1
         return out / cover
+
+
+class TiledWrapper(nn.Module):
+    """A per-tile ``(score, map)`` model as a whole-image one: ``B x 3 x H x W`` (H, W = ``grid.full``) ->
+    (image scores ``B``, stitched maps ``B x H x W``), cut, scored and stitched as :class:`TileGrid` does, with the
+    image score of :func:`image_scores`. What the ONNX export of a tiled model holds."""
+
+    def __init__(self, tile_model: nn.Module, grid: TileGrid, score: str) -> None:
+        super().__init__()
+        self.tile_model = tile_model
+        self.grid = grid
+        self.score = score
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tile_scores, tile_maps = self.tile_model(self.grid.cut(images))
+        stitched = self.grid.stitch(tile_maps)
+        return image_scores(self.grid, tile_scores, stitched, self.score), stitched
 
 
 def grid_from(tiling: object, tile: Size, overlap: float) -> TileGrid:

@@ -190,6 +190,17 @@ def _save_atomic(payload: dict[str, Any] | bytes, path: Path) -> None:
         raise
 
 
+def plan(config: TrainConfig, train_samples: Sequence[Sample]) -> tuple[TrainConfig, list[Sample]]:
+    """The config ``fit`` trains with and the samples it trains on: the mode's images (unsupervised: the good
+    ones), "auto" size and tiling resolved, the tiles in tiled mode (ml/tiling.py), and the epochs set by the
+    fast preset's draw budget (fewer epochs on a large unsupervised set). A caller that shows progress reads
+    the epoch count from here before the fit starts."""
+    samples = [s for s in train_samples if config.mode == "supervised" or s.label == 0]
+    config = resolve_config(config, samples)
+    samples = training_samples(config, samples)
+    return config.budgeted(len(samples)), samples
+
+
 def fit(
     config: TrainConfig,
     train_samples: Sequence[Sample],
@@ -224,9 +235,7 @@ def fit(
     }
     if not counts["good"]:
         raise ValueError("training needs at least one good image")
-    config = resolve_config(config, samples)
-    samples = training_samples(config, samples)  # tiled mode: the tiles of every image (ml/tiling.py)
-    config = config.budgeted(len(samples))  # the fast preset: fewer epochs on a large unsupervised set
+    config, samples = plan(config, samples)
     has_eval = bool(eval_samples)
     train_share = 1.0 - _FEATURES_SHARE - (_EVAL_SHARE if has_eval else 0.0)
     last_fraction = 0.0

@@ -1,11 +1,12 @@
 // /projects/{id}/images/{image_id}/ — full-resolution viewer with zoom/pan, label keys, mask painter and
 // heatmap overlay. Previous/next follow the gallery's filter and order, carried in the URL query.
 
-import { api, get, getBlob, patch, putBytes } from "./api.js";
+import { get, getBlob, patch } from "./api.js";
 import { byTestId, config, disable, showError, toast } from "./dom.js";
 import { defectTypeField } from "./defect-type.js";
 import { FILTER_KEYS, galleryHref } from "./nav.js";
 import { labellerNav } from "./labeller-nav.js";
+import { maskStore } from "./labeller-mask.js";
 import { bindLabellerKeys } from "./labeller-keys.js";
 import { MASK_RGB, MaskPainter } from "./painter.js";
 import { loadPrediction as fetchPrediction } from "./labeller-prediction.js";
@@ -26,8 +27,6 @@ const maskOpacityInput = byTestId("mask-opacity");
 const heatOpacityInput = byTestId("heatmap-opacity");
 const heatThresholdInput = byTestId("heatmap-threshold");
 const heatToggle = byTestId("heatmap-toggle");
-const maskStatus = byTestId("mask-status");
-const maskError = byTestId("mask-error");
 const advanceInput = byTestId("advance-after-label");
 // Remembered per browser: operators who label in one pass keep it on.
 advanceInput.checked = localStorage.getItem("studio.advanceAfterLabel") === "1";
@@ -50,8 +49,7 @@ let heatCanvas = null;
 let tool = "brush";
 let spaceHeld = false;
 let drag = null; // {kind: "paint"|"pan", ...}
-let serverHasMask = false;
-let saving = null;
+const mask = maskStore({ imageId, painter: () => painter, refresh: refreshImage }); // status, save, leave guards
 
 // ---------- drawing ----------
 
@@ -129,7 +127,7 @@ canvas.addEventListener("pointerdown", (e) => {
   } else if (e.button === 0 && painter && !readOnly) {
     drag = { kind: "paint" };
     painter.beginStroke(x, y, brushSize(), tool === "eraser");
-    setMaskStatus();
+    mask.setStatus();
   } else {
     return;
   }
@@ -156,7 +154,7 @@ canvas.addEventListener("pointermove", (e) => {
 function endDrag() {
   if (drag && drag.kind === "paint") {
     painter.endStroke();
-    setMaskStatus();
+    mask.setStatus();
     updateHistoryButtons();
     setLabelButtons(image.label); // unchanged until the mask is saved, which makes the image defective
   }
@@ -193,18 +191,12 @@ function updateHistoryButtons() {
   disable(byTestId("redo"), !painter || !painter.canRedo, "Nothing to redo: undo a step first.");
 }
 
-function setMaskStatus(text) {
-  if (text !== undefined) maskStatus.textContent = text;
-  else maskStatus.textContent = painter && painter.dirty ? "unsaved changes" : serverHasMask ? "saved" : "no mask";
-  maskStatus.dataset.dirty = painter && painter.dirty ? "true" : "false";
-}
-
 function undo() {
-  if (painter && painter.undo()) setMaskStatus();
+  if (painter && painter.undo()) mask.setStatus();
   updateHistoryButtons();
 }
 function redo() {
-  if (painter && painter.redo()) setMaskStatus();
+  if (painter && painter.redo()) mask.setStatus();
   updateHistoryButtons();
 }
 
@@ -213,7 +205,7 @@ document.querySelector('[data-action="redo"]').addEventListener("click", redo);
 document.querySelector('[data-action="clear"]').addEventListener("click", () => {
   if (!painter) return;
   painter.clear();
-  setMaskStatus();
+  mask.setStatus();
   updateHistoryButtons();
 });
 document.querySelector('[data-action="fit"]').addEventListener("click", fit);
@@ -222,62 +214,6 @@ document.querySelector('[data-action="one-to-one"]').addEventListener("click", o
 function oneToOne() {
   view.oneToOne();
 }
-
-// ---------- saving the mask ----------
-
-/** Save the mask if it changed. Resolves true when nothing is left unsaved. */
-async function saveMask() {
-  if (!painter || !painter.dirty) return true;
-  if (saving) return saving;
-  saving = (async () => {
-    const revision = painter.revision;
-    setMaskStatus("saving…");
-    showError(maskError, null);
-    try {
-      const { blob } = await painter.toPng();
-      if (blob) {
-        await putBytes(`images/${imageId}/mask/`, blob, "image/png");
-        serverHasMask = true;
-      } else if (serverHasMask) {
-        // An all-zero mask is refused by the API: an emptied mask means "no mask".
-        await api("DELETE", `images/${imageId}/mask/`);
-        serverHasMask = false;
-      }
-      if (painter.revision === revision) painter.markSaved();
-      else painter.savedRevision = revision;
-      await refreshImage();
-      setMaskStatus();
-      return true;
-    } catch (err) {
-      showError(maskError, `Mask not saved: ${err.detail || err.message}`);
-      setMaskStatus("not saved");
-      return false;
-    } finally {
-      saving = null;
-    }
-  })();
-  return saving;
-}
-byTestId("save-mask").addEventListener("click", saveMask);
-
-window.addEventListener("beforeunload", (e) => {
-  if (painter && painter.dirty) {
-    e.preventDefault();
-    e.returnValue = "";
-  }
-});
-
-/** Leave the page only after unsaved mask work is stored. */
-async function leave(href) {
-  if (!(await saveMask())) return;
-  window.location.assign(href);
-}
-document.addEventListener("click", (e) => {
-  const a = e.target.closest && e.target.closest("a[href]");
-  if (!a || !painter || !painter.dirty || e.defaultPrevented || a.target === "_blank") return;
-  e.preventDefault();
-  leave(a.href);
-});
 
 // ---------- labels ----------
 
@@ -294,14 +230,14 @@ async function setLabel(label) {
       showError(err, "Unsaved mask: save it (the image becomes defective) or clear it first.");
       return;
     }
-    if (!(await saveMask())) return;
+    if (!(await mask.save())) return;
   }
   try {
     image = await patch(`images/${imageId}/`, { label });
     setLabelButtons(image.label);
     // The split the server chose (the split policy may send a new label to test): never a stale one.
     byTestId("current-split").textContent = image.split;
-    setMaskStatus();
+    mask.setStatus();
     toast(label === "unlabeled" ? "Label removed." : `Labelled ${label} (${image.split} split).`);
     if (advanceInput.checked) go(1);
   } catch (e) {
@@ -312,7 +248,7 @@ for (const b of document.querySelectorAll("[data-label]")) b.addEventListener("c
 
 // ---------- previous / next in the gallery's order (labeller-nav.js) ----------
 
-const nav = labellerNav({ cfg, imageId, filters, query, beforeLeave: saveMask });
+const nav = labellerNav({ cfg, imageId, filters, query, beforeLeave: mask.save });
 const go = nav.go;
 document.querySelector('[data-action="prev"]').addEventListener("click", () => go(-1));
 document.querySelector('[data-action="next"]').addEventListener("click", () => go(1));
@@ -337,15 +273,15 @@ byTestId("mask-from-heatmap").addEventListener("click", () => {
   if (!heat || !painter) return;
   const { canvas: bin, count } = heat.binary(Number(heatThresholdInput.value), MASK_RGB);
   if (!count) {
-    showError(maskError, "No heatmap pixel reaches the threshold: lower it to get a mask.");
+    showError(mask.error, "No heatmap pixel reaches the threshold: lower it to get a mask.");
     return;
   }
-  showError(maskError, null);
+  showError(mask.error, null);
   // Replace the mask, or add the map's region to what is painted already (union); either is one undo step.
   const add = document.querySelector('input[name="heat-mode"]:checked')?.value === "add";
   if (add) painter.unionWith(bin);
   else painter.replaceWith(bin);
-  setMaskStatus();
+  mask.setStatus();
   updateHistoryButtons();
 });
 
@@ -354,7 +290,7 @@ byTestId("mask-from-heatmap").addEventListener("click", () => {
 bindLabellerKeys({
   undo,
   redo,
-  save: saveMask,
+  save: mask.save,
   setLabel,
   go,
   setTool,
@@ -386,7 +322,7 @@ bindLabellerKeys({
 async function refreshImage() {
   image = await get(`images/${imageId}/`);
   view.setContent(image.width, image.height);
-  serverHasMask = !!image.has_mask;
+  mask.onServer = !!image.has_mask;
   setLabelButtons(image.label);
   byTestId("current-split").textContent = image.split;
 }
@@ -434,15 +370,15 @@ async function boot() {
   }
   stage.dataset.ready = "true";
   fit();
-  if (serverHasMask) {
+  if (mask.onServer) {
     try {
       const blob = await getBlob(`images/${imageId}/mask/`);
       if (blob) await painter.load(blob);
     } catch (err) {
-      showError(maskError, `Could not load the saved mask: ${err.detail || err.message}`);
+      showError(mask.error, `Could not load the saved mask: ${err.detail || err.message}`);
     }
   }
-  setMaskStatus();
+  mask.setStatus();
   updateHistoryButtons();
   canvas.dataset.ready = "true";
   canvas.focus({ preventScroll: true });

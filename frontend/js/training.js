@@ -3,7 +3,8 @@
 
 import { get, patch, post } from "./api.js";
 import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
-import { histogram, lineChart } from "./charts.js";
+import { lineChart } from "./charts.js";
+import { modelRow, showCurves } from "./training-models.js";
 import { describeChanges, describeCounts, isUnchanged } from "./snapshot.js";
 
 const cfg = config();
@@ -261,128 +262,12 @@ byTestId("retrain-after").addEventListener("change", (e) => {
 
 // ---------- model versions ----------
 
-function metricCell(v) {
-  return h("td", { class: "num" }, fmt.metric(v));
-}
-
-function modelRow(m) {
-  const mt = m.metrics || {};
-  const tc = m.train_counts || {};
-  const thr = h("input", {
-    type: "number",
-    step: "0.001",
-    min: "0",
-    max: "1",
-    value: String(Number(Number(m.threshold).toFixed(6))),
-    class: "num-6",
-    "aria-label": `Threshold of version ${m.version}`,
-    "data-testid": "threshold-input",
-  });
-  const err = h("span", { class: "error small", role: "alert", hidden: true, "data-testid": "threshold-error" });
-  const save = h("button", { type: "button", class: "btn btn-quiet", "data-testid": "threshold-save" }, "Set");
-  const submit = async () => {
-    const v = Number(thr.value);
-    if (!Number.isFinite(v)) {
-      showError(err, "Enter a number.");
-      return;
-    }
-    try {
-      const updated = await patch(`models/${m.id}/`, { threshold: v });
-      Object.assign(m, updated);
-      showError(err, null);
-      toast(`Threshold of v${m.version} set to ${fmt.score(m.threshold)}.`);
-      if (shownModelId === m.id) showCurves(m);
-    } catch (e) {
-      showError(err, e.detail || e.message);
-    }
-  };
-  save.addEventListener("click", submit);
-  thr.addEventListener("keydown", (e) => e.key === "Enter" && submit());
-  const activate = m.is_active
-    ? h("span", { class: "badge badge-good", "data-testid": "active-badge" }, "active")
-    : h(
-        "button",
-        {
-          type: "button",
-          class: "btn",
-          "data-testid": "activate",
-          onclick: async (e) => {
-            e.target.disabled = true;
-            try {
-              await post(`models/${m.id}/activate/`, {});
-              toast(`Version ${m.version} is now active.`);
-              await loadModels();
-            } catch (x) {
-              showError(err, `Not activated: ${x.detail || x.message}`);
-              e.target.disabled = false;
-            }
-          },
-        },
-        "Activate",
-      );
-  const curves = h("button", { type: "button", class: "btn btn-quiet", onclick: () => showCurves(m) }, "Curves");
-  return h(
-    "tr",
-    { "data-testid": "model-row", "data-id": m.id, class: m.is_active ? "active" : "" },
-    h(
-      "td",
-      {},
-      h("strong", {}, `v${m.version}`),
-      h("div", { class: "muted small" }, fmt.date(m.created_at)),
-      // API `warnings`: "inverted" (test image AUROC < 0.5), "non_commercial_backbone" (licence).
-      ...(m.warnings || []).map((w) =>
-        h("div", { class: "badge badge-bad", "data-testid": `warning-${w.code}`, title: w.detail }, w.detail),
-      ),
-    ),
-    h("td", {}, m.mode),
-    h("td", { class: "small" }, `${m.backbone} @ ${m.image_height ?? m.image_size}×${m.image_width ?? m.image_size}${m.tiling && m.tiling !== "off" ? `, tiles ${m.tiling}` : ""}`),
-    h(
-      "td",
-      { class: "small" },
-      `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`,
-      m.snapshot &&
-        h(
-          "div",
-          { class: "muted", "data-testid": "version-changes", title: describeCounts(m.snapshot) },
-          describeChanges(m.snapshot) || "first version",
-        ),
-    ),
-    metricCell(mt.image_auroc),
-    metricCell(mt.image_ap),
-    metricCell(mt.pixel_auroc),
-    metricCell(mt.aupro),
-    metricCell(mt.f1),
-    h("td", {}, h("div", { class: "row tight" }, thr, save), err),
-    h("td", {}, h("div", { class: "row tight" }, activate, curves)),
-  );
-}
-
-function showCurves(m) {
+/** Show a version's histogram, ROC and precision/recall curves below the table. */
+function show(m) {
   shownModelId = m.id;
-  const c = m.curves || {};
-  const box = byTestId("curves");
-  box.hidden = false;
-  box.dataset.model = m.id;
-  const hist = c.histogram || {};
-  histogram(byTestId("histogram"), hist.bins, hist.good, hist.defective, m.threshold);
-  const roc = c.roc || {};
-  lineChart(byTestId("roc"), [{ points: (roc.fpr || []).map((x, i) => [x, roc.tpr[i]]), cls: "roc" }], {
-    title: `ROC of v${m.version}`,
-    xLabel: "false positive rate",
-    yLabel: "true positive rate",
-    xDomain: [0, 1],
-    yDomain: [0, 1],
-    diagonal: true,
-  });
-  const pr = c.pr || {};
-  lineChart(byTestId("pr"), [{ points: (pr.recall || []).map((x, i) => [x, pr.precision[i]]), cls: "pr" }], {
-    title: `Precision/recall of v${m.version}`,
-    xLabel: "recall",
-    yLabel: "precision",
-    xDomain: [0, 1],
-    yDomain: [0, 1],
-  });
+  showCurves(m);
 }
+const rowActions = { show, shown: () => shownModelId, reload: () => loadModels() };
 
 async function loadModels() {
   const status = byTestId("models-status");
@@ -391,14 +276,14 @@ async function loadModels() {
     const data = await get(`projects/${pid}/models/`, { page_size: 50 });
     models = data.results || [];
     modelsLoaded = true;
-    table.querySelector("tbody").replaceChildren(...models.map(modelRow));
+    table.querySelector("tbody").replaceChildren(...models.map((m) => modelRow(m, rowActions)));
     table.hidden = !models.length;
     status.textContent = "";
     status.classList.remove("error");
     renderNoModelLine();
     renderJob();
     const shown = models.find((m) => m.id === shownModelId) || models.find((m) => m.is_active) || models[0];
-    if (shown) showCurves(shown);
+    if (shown) show(shown);
   } catch (err) {
     status.textContent = `Model versions unavailable: ${err.detail || err.message}`;
     status.classList.add("error");

@@ -138,3 +138,49 @@ def test_fit_resolves_auto_tiling_from_the_training_images(tmp_path):
     train = [_image(tmp_path, f"g{i}", size=96) for i in range(3)]
     result = fit(TrainConfig.from_preset("fast", image_size=32, tiling="auto", epochs=1), train, tmp_path / "out")
     assert result.config.tiling == "2x2"  # 96 // 32 = 3 tiles a side, capped at 2
+
+
+def test_a_tile_of_an_image_rewritten_at_the_same_path_comes_from_the_new_file(tmp_path):
+    import os
+
+    grid = TileGrid(2, 2, (32, 32), 0.25)
+    path = tmp_path / "part.png"
+    Image.fromarray(np.full((56, 56, 3), 40, np.uint8)).save(path)
+    tile = tile_samples([Sample(str(path), 0, None)], grid)[3]
+    before = sample_tensors(tile, grid.tile)[0]
+
+    Image.fromarray(np.full((56, 56, 3), 200, np.uint8)).save(path)  # same path, same size, new pixels
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    after = sample_tensors(tile, grid.tile)[0]
+
+    assert after.mean() > before.mean() + 0.5
+
+
+def test_a_tiled_model_exports_whole_and_the_onnx_gives_what_the_predictor_gives(tmp_path):
+    """A line controller feeds the exported model the whole image: the graph cuts, scores and stitches."""
+    import onnxruntime as ort
+
+    from ml.export import export_onnx
+
+    train = [_image(tmp_path, f"g{i}") for i in range(4)] + [_image(tmp_path, "b", defect=(10, 60))]
+    for tiling, mode in (("2x2", "supervised"), ("1x2", "unsupervised")):  # scores "mean" and "seg"
+        config = TrainConfig.from_preset("fast", mode=mode, image_size=32, tiling=tiling, epochs=1)
+        result = fit(config, train, tmp_path / f"out-{tiling}")
+        predictor = Predictor(result.checkpoint_path, device="cpu", backend="torch")
+        report = export_onnx(result.checkpoint_path, tmp_path / f"{tiling}.onnx", threshold=0.4)
+        height, width = predictor.input_size
+
+        assert (report["image_height"], report["image_width"]) == (height, width) == predictor.grid.full
+        assert report["max_abs_diff"] < 1e-4
+        session = ort.InferenceSession(str(tmp_path / f"{tiling}.onnx"), providers=["CPUExecutionProvider"])
+        props = session.get_modelmeta().custom_metadata_map
+        assert (props["image_height"], props["image_width"]) == (str(height), str(width))
+        assert props["tiling"] == tiling and props["tile_height"] == "32" and props["threshold"] == "0.4"
+        for count in (1, 3):  # any batch size
+            batch = torch.stack([sample_tensors(s, (height, width))[0] for s in train[:count]])
+            scores, maps = session.run(None, {"images": batch.numpy()})
+            expected_scores, expected_maps = predictor.forward_images(batch)
+            assert maps.shape == (count, height, width)
+            np.testing.assert_allclose(scores, expected_scores.numpy(), atol=1e-4)
+            np.testing.assert_allclose(maps, expected_maps.numpy(), atol=1e-4)

@@ -331,3 +331,38 @@ def test_a_reaped_job_whose_slow_worker_fails_later_gives_nothing_back_twice(tpr
 
     assert TrainingJob.objects.get(id=job.id).error == "reaped"  # the slow worker wrote nothing
     assert Project.objects.get(id=tproject.id).labels_since_training == 4
+
+
+def test_the_job_shows_the_epochs_fit_will_run_from_the_start_when_the_preset_budgets_them(
+    tproject, fake_ml, sent, monkeypatch
+):
+    """The fast preset runs fewer epochs on a large unsupervised set (a draw budget): the progress bar's "epoch
+    1 of N" shows that N before the first epoch, not the preset's count."""
+    import dataclasses
+
+    from webapp.training import engine
+
+    real = engine.train_config
+    # 10 good training images and a budget of 30 draws: ceil(30 / 10) = 3 epochs instead of the preset's 8
+    monkeypatch.setattr(engine, "train_config", lambda **kw: dataclasses.replace(real(**kw), draw_budget=30))
+
+    def shown():
+        return TrainingJob.objects.values_list("epochs", flat=True).get(project=tproject)
+
+    at_start, during = [], []
+
+    def fit(*args, **kwargs):
+        at_start.append(shown())
+        return fake_ml(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "fit", fit)
+    fake_ml.during = lambda: during.append(shown())
+    job = new_job(tproject)
+    assert job.epochs is None  # the preset's default was asked for
+
+    run_training_job(job.id, worker="w")
+
+    assert fake_ml.calls[0]["cfg"].epochs == 8 and fake_ml.calls[0]["cfg"].draw_budget == 30
+    assert at_start == [3]
+    # fit's own progress reports (2 epochs in the fake) then keep it in step with what fit says
+    assert during == [2]

@@ -81,6 +81,13 @@ def train_config(
     return resolve_config(config, (), dims=image_dims or [])
 
 
+def planned_epochs(config, train_samples) -> int:
+    """The epochs `fit` will run for `config` on these samples (the fast preset budgets them by the set's size)."""
+    from ml.train import plan
+
+    return plan(config, train_samples)[0].epochs
+
+
 def compute_metrics(*args: Any, **kwargs: Any) -> dict:
     from ml.metrics import compute_metrics as _compute
 

@@ -124,7 +124,9 @@ class JobReporter:
                 self._epoch_losses.append(float(p.loss))
                 if p.steps and p.step >= p.steps:
                     self._close_epoch()
-            self._pending.update(progress=min(1.0, max(0.0, float(p.fraction))), phase=p.phase, epoch=int(p.epoch))
+            self._pending.update(
+                progress=min(1.0, max(0.0, float(p.fraction))), phase=p.phase, epoch=int(p.epoch), epochs=int(p.epochs)
+            )
         if time.monotonic() - self._last_write >= self.progress_every:
             self.flush()
 
@@ -259,7 +261,8 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
             tiling=project.tiling,
             image_dims=train_image_dims(samples) if auto else None,
         )
-        reporter.flush(device=device, epochs=cfg.epochs, phase="features")
+        # the epochs fit will run (the fast preset budgets them by the set's size), shown from the first poll
+        reporter.flush(device=device, epochs=engine.planned_epochs(cfg, samples.train), phase="features")
         result = engine.fit(
             cfg,
             samples.train,

@@ -1,0 +1,134 @@
+// The model versions table of the training page: one row per version (metrics, threshold, activation) and the
+// curves of the version shown (score histogram with the threshold, ROC, precision/recall).
+import { patch, post } from "./api.js";
+import { byTestId, fmt, h, showError, toast } from "./dom.js";
+import { histogram, lineChart } from "./charts.js";
+import { describeChanges, describeCounts } from "./snapshot.js";
+
+function metricCell(v) {
+  return h("td", { class: "num" }, fmt.metric(v));
+}
+
+/**
+ * One version's row: metrics, the threshold field, Activate and Curves.
+ * @param {object} m the API model version
+ * @param {{show: (m: object) => void, shown: () => number | null, reload: () => Promise<void>}} actions
+ */
+export function modelRow(m, { show, shown, reload }) {
+  const mt = m.metrics || {};
+  const tc = m.train_counts || {};
+  const thr = h("input", {
+    type: "number",
+    step: "0.001",
+    min: "0",
+    max: "1",
+    value: String(Number(Number(m.threshold).toFixed(6))),
+    class: "num-6",
+    "aria-label": `Threshold of version ${m.version}`,
+    "data-testid": "threshold-input",
+  });
+  const err = h("span", { class: "error small", role: "alert", hidden: true, "data-testid": "threshold-error" });
+  const save = h("button", { type: "button", class: "btn btn-quiet", "data-testid": "threshold-save" }, "Set");
+  const submit = async () => {
+    const v = Number(thr.value);
+    if (!Number.isFinite(v)) {
+      showError(err, "Enter a number.");
+      return;
+    }
+    try {
+      const updated = await patch(`models/${m.id}/`, { threshold: v });
+      Object.assign(m, updated);
+      showError(err, null);
+      toast(`Threshold of v${m.version} set to ${fmt.score(m.threshold)}.`);
+      if (shown() === m.id) show(m);
+    } catch (e) {
+      showError(err, e.detail || e.message);
+    }
+  };
+  save.addEventListener("click", submit);
+  thr.addEventListener("keydown", (e) => e.key === "Enter" && submit());
+  const activate = m.is_active
+    ? h("span", { class: "badge badge-good", "data-testid": "active-badge" }, "active")
+    : h(
+        "button",
+        {
+          type: "button",
+          class: "btn",
+          "data-testid": "activate",
+          onclick: async (e) => {
+            e.target.disabled = true;
+            try {
+              await post(`models/${m.id}/activate/`, {});
+              toast(`Version ${m.version} is now active.`);
+              await reload();
+            } catch (x) {
+              showError(err, `Not activated: ${x.detail || x.message}`);
+              e.target.disabled = false;
+            }
+          },
+        },
+        "Activate",
+      );
+  const curves = h("button", { type: "button", class: "btn btn-quiet", onclick: () => show(m) }, "Curves");
+  return h(
+    "tr",
+    { "data-testid": "model-row", "data-id": m.id, class: m.is_active ? "active" : "" },
+    h(
+      "td",
+      {},
+      h("strong", {}, `v${m.version}`),
+      h("div", { class: "muted small" }, fmt.date(m.created_at)),
+      // API `warnings`: "inverted" (test image AUROC < 0.5), "non_commercial_backbone" (licence).
+      ...(m.warnings || []).map((w) =>
+        h("div", { class: "badge badge-bad", "data-testid": `warning-${w.code}`, title: w.detail }, w.detail),
+      ),
+    ),
+    h("td", {}, m.mode),
+    h("td", { class: "small" }, `${m.backbone} @ ${m.image_height ?? m.image_size}×${m.image_width ?? m.image_size}${m.tiling && m.tiling !== "off" ? `, tiles ${m.tiling}` : ""}`),
+    h(
+      "td",
+      { class: "small" },
+      `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`,
+      m.snapshot &&
+        h(
+          "div",
+          { class: "muted", "data-testid": "version-changes", title: describeCounts(m.snapshot) },
+          describeChanges(m.snapshot) || "first version",
+        ),
+    ),
+    metricCell(mt.image_auroc),
+    metricCell(mt.image_ap),
+    metricCell(mt.pixel_auroc),
+    metricCell(mt.aupro),
+    metricCell(mt.f1),
+    h("td", {}, h("div", { class: "row tight" }, thr, save), err),
+    h("td", {}, h("div", { class: "row tight" }, activate, curves)),
+  );
+}
+
+export function showCurves(m) {
+  const c = m.curves || {};
+  const box = byTestId("curves");
+  box.hidden = false;
+  box.dataset.model = m.id;
+  const hist = c.histogram || {};
+  histogram(byTestId("histogram"), hist.bins, hist.good, hist.defective, m.threshold);
+  const roc = c.roc || {};
+  lineChart(byTestId("roc"), [{ points: (roc.fpr || []).map((x, i) => [x, roc.tpr[i]]), cls: "roc" }], {
+    title: `ROC of v${m.version}`,
+    xLabel: "false positive rate",
+    yLabel: "true positive rate",
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+    diagonal: true,
+  });
+  const pr = c.pr || {};
+  lineChart(byTestId("pr"), [{ points: (pr.recall || []).map((x, i) => [x, pr.precision[i]]), cls: "pr" }], {
+    title: `Precision/recall of v${m.version}`,
+    xLabel: "recall",
+    yLabel: "precision",
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+  });
+}
+
