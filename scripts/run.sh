@@ -30,25 +30,33 @@ $PY manage.py collectstatic --noinput --verbosity 0
 $PY manage.py ensure_admin
 $PY manage.py runtime_info
 
+# shellcheck source=scripts/supervise.sh
+source scripts/supervise.sh
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
-.venv/bin/gunicorn webapp.config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_CONCURRENCY" \
+# Each process runs under `supervise` (scripts/supervise.sh): one that dies is started again within seconds,
+# and the others keep serving (a training whose worker died is failed by the reaper, and the browser says so).
+supervise web .venv/bin/gunicorn webapp.config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_CONCURRENCY" \
   --threads 4 --timeout 300 --access-logfile - &
 pids+=($!)
 # One training at a time on its own worker, so scoring and bulk inference never wait behind a training.
-.venv/bin/celery -A webapp.config worker -Q train --concurrency 1 -n "train@%h" --loglevel INFO &
+supervise train .venv/bin/celery -A webapp.config worker -Q train --concurrency 1 -n "train@%h" --loglevel INFO &
 pids+=($!)
-.venv/bin/celery -A webapp.config worker -Q infer --concurrency "${INFER_CONCURRENCY:-2}" -n "infer@%h" -B \
-  --schedule "$DATA_DIR/celerybeat-schedule" --loglevel INFO &
+supervise infer .venv/bin/celery -A webapp.config worker -Q infer --concurrency "${INFER_CONCURRENCY:-2}" \
+  -n "infer@%h" --loglevel INFO &
+pids+=($!)
+# The scheduler (dispatcher, reaper, rescoring, file collector) as its own process; /api/v1/health/ reports
+# when it last ran.
+supervise beat .venv/bin/celery -A webapp.config beat --schedule "$DATA_DIR/celerybeat-schedule" --loglevel INFO &
 pids+=($!)
 
 echo
 echo "SuperSimpleNet Studio is running at http://$HOST:$PORT/  (API docs: http://$HOST:$PORT/api/v1/docs/)"
 echo "Press Ctrl+C to stop."
-wait -n
+wait

@@ -21,6 +21,19 @@ function ticks(min, max, n = 4) {
   return Array.from({ length: n + 1 }, (_, i) => min + i * step);
 }
 
+/** Whole-number ticks at an even step of 1, 2 or 5 x 10^k (epochs 1..8: 1, 3, 5, 7), never a skipped-looking 1, 3, 4, 6. */
+function integerTicks(min, max, n = 4) {
+  const lo = Math.ceil(min);
+  const hi = Math.floor(max);
+  if (hi <= lo) return [lo];
+  const raw = (hi - lo) / n;
+  const scale = 10 ** Math.floor(Math.log10(raw || 1));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * scale).find((s) => s >= raw) || 10 * scale);
+  const out = [];
+  for (let t = lo; t <= hi; t += step) out.push(t);
+  return out;
+}
+
 function label(v) {
   const a = Math.abs(v);
   if (a >= 100) return v.toFixed(0);
@@ -36,14 +49,12 @@ function frame(title, xDomain, yDomain, xLabel, yLabel, integerX = false, intege
   const sx = (x) => M.l + ((x - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const sy = (y) => H - M.b - ((y - y0) / (y1 - y0 || 1)) * (H - top - M.b);
   const g = el("g", { class: "axes" });
-  const yTicks = integerY ? Array.from(new Set(ticks(y0, y1).map((t) => Math.round(t)))) : ticks(y0, y1);
+  const yTicks = integerY ? integerTicks(y0, y1) : ticks(y0, y1);
   for (const t of yTicks) {
     g.append(el("line", { x1: M.l, x2: W - M.r, y1: sy(t), y2: sy(t), class: "grid" }));
     g.append(el("text", { x: M.l - 6, y: sy(t) + 4, "text-anchor": "end" }, integerY ? String(t) : label(t)));
   }
-  const xTicks = integerX
-    ? Array.from(new Set(ticks(x0, x1).map((t) => Math.round(t))))
-    : ticks(x0, x1);
+  const xTicks = integerX ? integerTicks(x0, x1) : ticks(x0, x1);
   for (const t of xTicks) {
     g.append(el("text", { x: sx(t), y: H - M.b + 16, "text-anchor": "middle" }, integerX ? String(t) : label(t)));
   }

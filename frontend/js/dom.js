@@ -50,6 +50,8 @@ export const fmt = {
   metric: (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3)),
   pct: (v) => `${Math.round((v || 0) * 100)} %`,
   date: (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–"),
+  /** "1 mask", "3 masks" */
+  count: (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`,
   bytes: (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} kB` : `${(n / 1048576).toFixed(1)} MB`),
 };
 

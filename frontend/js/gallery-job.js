@@ -14,11 +14,15 @@ export async function loadJob(cfg, onFinished) {
     // One request for the running job and what automatic retraining will do next.
     const st = await get(`projects/${pid}/training-status/`);
     running = st.active_job || null;
+    const n = st.labels_until_next_run;
+    // before the first model the split policy keeps some good labels for testing: say how many labels it takes
     const next = !st.auto_retrain
       ? "automatic retraining off"
-      : st.labels_until_next_run > 0
-        ? `${st.labels_until_next_run} ${st.next_run === "first_model" ? "good image" : "label"}${st.labels_until_next_run === 1 ? "" : "s"} until the ${st.next_run === "first_model" ? "first model" : "next training"}`
-        : "next training due";
+      : n <= 0
+        ? "next training due"
+        : st.next_run === "first_model"
+          ? `${fmt.count(n, "good train image")} until the first model (about ${fmt.count(st.good_labels_until_first_model ?? n, "good label")})`
+          : `${fmt.count(n, "label")} until the next training`;
     el.replaceChildren(
       h(
         "a",

@@ -35,11 +35,12 @@ function uploadRow(file) {
     setReport(job) {
       for (const k of ["created", "duplicates", "updated", "kept"]) row.dataset[k] = String(job[k] ?? 0);
     },
-    done(text, kind = "ok") {
+    done(text, kind = "ok", title = "") {
       bar.style.width = "100%";
       row.dataset.state = kind;
       status.textContent = text;
-      status.className = `upload-status ${kind === "error" ? "error" : kind === "ok" ? "ok" : "muted"}`;
+      status.title = title;
+      status.className = `upload-status ${{ error: "error", ok: "ok", warn: "warn" }[kind] || "muted"}`;
     },
   };
 }
@@ -117,11 +118,22 @@ async function sendZip(file) {
     const created = job.created ?? 0;
     const known = importKnownText(job);
     row.setReport(job);
+    // every skipped entry and its reason in the tooltip, the first one in the line
+    const skips = Array.isArray(job.skipped) ? job.skipped : [];
+    const why = skips.length ? `, e.g. ${skips[0].name}: ${skips[0].reason}` : "";
+    const list = skips.slice(0, 30).map((x) => `${x.name}: ${x.reason}`).join("\n");
     if (errors.length) {
       const first = errors[0];
-      row.done(`imported ${created}${known}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error");
+      row.done(`imported ${created}${known}; ${errors.length} failed, e.g. ${first.name}: ${first.reason}`, "error", list);
+    } else if (!created && !job.duplicates) {
+      row.done(
+        `nothing imported: ${skipped} skipped${why}. The archive holds no PNG, JPEG, BMP or TIFF image ` +
+          "(MVTec AD folders, plain folders and a manifest.csv all work).",
+        "warn",
+        list,
+      );
     } else {
-      row.done(`imported ${created} image(s)${known}${skipped ? `, ${skipped} skipped` : ""}`, "ok");
+      row.done(`imported ${created} image(s)${known}${skipped ? `, ${skipped} skipped${why}` : ""}`, "ok", list);
     }
   }
 }

@@ -76,7 +76,10 @@ async function score(all) {
   for (;;) {
     state.batch = batch;
     const f = batch.total ? batch.done / batch.total : 0;
-    setProgress(0.1 + 0.9 * f, `${batch.done} / ${batch.total} scored${batch.failed ? ` · ${batch.failed} failed` : ""}`, batch.status);
+    // `done` counts every file processed, the ones that could not be scored (`failed`) too
+    const failed = batch.failed || 0;
+    const text = `${batch.done - failed} / ${batch.total} scored${failed ? ` · ${failed} could not be scored` : ""}`;
+    setProgress(0.1 + 0.9 * f, text, batch.status);
     if (!["queued", "running"].includes(batch.status)) break;
     await new Promise((r) => setTimeout(r, 700));
     try {
@@ -102,7 +105,10 @@ async function loadResults() {
   byTestId("inspect-results").hidden = false;
   byTestId("inspect-csv").href = `/api/v1/inference-batches/${state.batch.id}/results/?format=csv`;
   const bad = state.rows.filter((r) => verdict(r) === true).length;
-  byTestId("inspect-summary").textContent = `${state.rows.length} scored: ${bad} defective, ${state.rows.length - bad} good or failed`;
+  const failed = state.rows.filter((r) => r.score === null).length;
+  const scored = state.rows.length - failed;
+  byTestId("inspect-summary").textContent =
+    `${scored} scored: ${bad} defective, ${scored - bad} good` + (failed ? ` · ${failed} could not be scored` : "");
   render();
 }
 

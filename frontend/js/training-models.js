@@ -88,7 +88,7 @@ export function modelRow(m, { show, shown, reload }) {
     h(
       "td",
       { class: "small" },
-      `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${tc.masks ?? 0} masks`,
+      `${tc.good ?? 0} good, ${tc.defective ?? 0} def., ${fmt.count(tc.masks ?? 0, "mask")}`,
       m.snapshot &&
         h(
           "div",

@@ -101,8 +101,17 @@ function renderJob() {
   }
   byTestId("job-detail").textContent = parts.join(" · ");
   const snap = byTestId("job-snapshot");
-  snap.textContent = job.snapshot ? `${running ? "Trains" : "Trained"} on ${describeSnapshot(job.snapshot)}` : "";
+  const verb = running ? "Trains" : job.status === "succeeded" ? "Trained" : "Was to train";
+  snap.textContent = job.snapshot ? `${verb} on ${describeSnapshot(job.snapshot)}` : "";
   snap.hidden = !job.snapshot;
+  // A worker beats every few seconds: a long silence means it may be gone (the job is failed at stale_after)
+  const age = job.status === "running" ? job.heartbeat_age_seconds : null;
+  const stale = byTestId("job-stale");
+  stale.hidden = !(age > 20);
+  stale.textContent = stale.hidden
+    ? ""
+    : `No word from the worker for ${Math.round(age)} s: it may have stopped. ` +
+      `The job is given up after ${Math.round(job.stale_after_seconds)} s of silence, and Train works again.`;
   const failed = job.status === "failed";
   showError(jobError, failed ? `Training failed. ${job.error || "No reason was recorded."}` : null);
   const details = byTestId("job-error-detail");

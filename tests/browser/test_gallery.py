@@ -69,6 +69,21 @@ def test_it_imports_a_zip_and_shows_the_import_progress(
     expect(bad).to_have_attribute("data-state", "error")
     assert len(bad.locator(".upload-status").inner_text()) > 5
 
+    # A real zip with nothing importable in it is a warning that says why, not a green success.
+    notes = tmp_path / "notes.zip"
+    with zipfile.ZipFile(notes, "w") as zf:
+        zf.writestr("readme.txt", "line 4 parts")
+        zf.writestr("docs/notes.md", "# notes")
+    page.get_by_test_id("upload-input").set_input_files(str(notes))
+    empty = page.locator('[data-testid="upload-row"][data-name="notes.zip"]')
+    expect(empty).to_have_attribute("data-state", "warn")
+    status = empty.locator(".upload-status")
+    expect(status).to_contain_text("nothing imported: 2 skipped, e.g. readme.txt: not an image file")
+    expect(status).to_contain_text("The archive holds no PNG, JPEG, BMP or TIFF image")
+    expect(status).to_have_class("upload-status warn")
+    assert "docs/notes.md: not an image file" in status.get_attribute("title")  # every reason, on hover
+    expect(page.get_by_test_id("tile")).to_have_count(3)
+
 
 def test_filters_paging_and_bulk_curation(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)

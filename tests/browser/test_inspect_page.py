@@ -66,6 +66,8 @@ def test_inspect_scores_dropped_files_and_the_csv_matches_the_api(page, logged_i
     expect(page.get_by_test_id("inspect-job")).to_have_attribute("data-status", "succeeded")
     expect(page.get_by_test_id("inspect-progress")).to_have_attribute("aria-valuenow", "100")
     expect(page.get_by_test_id("inspect-progress-text")).to_contain_text("4 / 4 scored")
+    # v2's threshold is 0.3: bright, zipped and mid are defective, dark is good
+    expect(page.get_by_test_id("inspect-summary")).to_have_text("4 scored: 3 defective, 1 good")
     assert used and set(used) == {v2.pk}
 
     rows = page.get_by_test_id("inspect-row")

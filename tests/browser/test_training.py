@@ -215,7 +215,9 @@ def test_without_good_images_the_train_button_says_why(page, logged_in):
     expect(page.get_by_test_id("train")).to_have_attribute("title", reason)
     expect(page.get_by_test_id("train-reason")).to_have_text(reason)
     expect(page.get_by_test_id("labels-until")).to_have_attribute("data-state", "no_good_images")
-    expect(page.get_by_test_id("labels-until")).to_contain_text("No good images yet")
+    expect(page.get_by_test_id("labels-until")).to_contain_text(
+        "in the train split until the first model trains by itself: about"
+    )
 
 
 def test_a_viewer_reads_why_they_cannot_train(page, logged_in, django_user_model):
@@ -263,3 +265,35 @@ def test_snapshots_of_the_last_job_and_versions_and_the_pending_changes(page, tr
     # then the pending changes say so, and the warning is gone
     expect(page.get_by_test_id("pending-changes")).to_contain_text("changed since version 1: +1 added, 1 relabelled")
     expect(page.get_by_test_id("train-unchanged")).to_be_hidden()
+
+
+def test_a_silent_worker_is_flagged_then_its_job_fails_by_itself_and_train_works_again(page, trainable, settings):
+    """No scheduler runs in this test: the page's own polls end a job whose worker stopped answering."""
+    from datetime import timedelta
+
+    settings.TRAINING_STALE_AFTER_SECONDS = 60
+    project = trainable
+    job = TrainingJob.objects.create(
+        project=project,
+        status="running",
+        phase="train",
+        progress=0.4,
+        epoch=2,
+        epochs=8,
+        heartbeat_at=timezone.now() - timedelta(seconds=30),
+        worker="train@lost",
+    )
+    page.goto(f"/projects/{project.pk}/training/")
+
+    expect(page.get_by_test_id("job-status")).to_have_text("running")
+    stale = page.get_by_test_id("job-stale")
+    expect(stale).to_contain_text("No word from the worker for 3")  # 30-something seconds
+    expect(stale).to_contain_text("given up after 60 s of silence")
+
+    # the worker stays silent past the limit
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=90))
+
+    expect(page.get_by_test_id("job-status")).to_have_text("failed")
+    expect(page.get_by_test_id("job-error")).to_contain_text("The worker running this training stopped answering at")
+    expect(stale).to_be_hidden()
+    expect(page.get_by_test_id("train")).to_be_enabled()

@@ -6,6 +6,8 @@ from webapp.config.celery import app
 from webapp.core import heartbeat, queue
 from webapp.core.api import views
 
+from .test_training_support import sent  # noqa: F401 - fixture
+
 pytestmark = pytest.mark.django_db
 
 
@@ -31,7 +33,13 @@ def test_it_counts_the_workers_whose_heartbeat_is_fresh(anon_client):
 
     # then
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "ok", "workers": 2}
+    assert response.json() == {
+        "database": "ok",
+        "broker": "ok",
+        "workers": 2,
+        "scheduler": "unknown",  # the dispatcher has not run in this installation yet
+        "scheduler_last_run_seconds": None,
+    }
 
 
 def test_a_worker_that_stops_is_no_longer_counted(anon_client):
@@ -48,7 +56,11 @@ def test_it_is_200_when_the_broker_is_down(anon_client, monkeypatch):
     response = anon_client.get("/api/v1/health/")
 
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "error", "workers": 0}
+    assert {k: response.json()[k] for k in ("database", "broker", "workers")} == {
+        "database": "ok",
+        "broker": "error",
+        "workers": 0,
+    }
 
 
 def test_it_is_200_when_the_database_is_down_and_readiness_is_503(anon_client, monkeypatch):
@@ -63,7 +75,23 @@ def test_it_is_200_when_the_database_is_down_and_readiness_is_503(anon_client, m
 
 def test_readiness_is_200_when_the_database_answers(anon_client):
     response = anon_client.get("/api/v1/health/ready/")
-    assert response.status_code == 200 and set(response.json()) == {"database", "broker", "workers"}
+    assert response.status_code == 200
+    assert set(response.json()) == {"database", "broker", "workers", "scheduler", "scheduler_last_run_seconds"}
+
+
+def test_the_scheduler_is_ok_while_the_dispatcher_runs_and_late_when_it_stopped(anon_client, settings, sent):  # noqa: F811
+    """A dead `celery beat` (or no worker on queue infer) stops the reaper: health says so."""
+    from webapp.training.services import dispatch_and_reap
+
+    settings.TRAINING_DISPATCH_INTERVAL_SECONDS = 15.0
+    dispatch_and_reap()  # what the beat schedule runs every interval
+
+    body = anon_client.get("/api/v1/health/").json()
+    assert body["scheduler"] == "ok" and 0 <= body["scheduler_last_run_seconds"] < 5
+
+    heartbeat.scheduler_ran(now=heartbeat.time.time() - 46)  # last run three intervals and a second ago
+    body = anon_client.get("/api/v1/health/").json()
+    assert body["scheduler"] == "late" and body["scheduler_last_run_seconds"] >= 46
 
 
 def test_health_is_never_throttled(anon_client, monkeypatch):

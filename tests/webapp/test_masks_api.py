@@ -64,6 +64,16 @@ def test_a_mask_counts_as_a_new_label(api_client, image, project):
     assert project.labels_since_training == 1
 
 
+def test_removing_a_mask_counts_too(api_client, image, project):
+    """A removed mask changes what the next training learns (a weak label now): automatic retraining hears of it."""
+    put_mask(api_client, image)
+
+    assert api_client.delete(f"/api/v1/images/{image.pk}/mask/").status_code == 204
+
+    project.refresh_from_db()
+    assert project.labels_since_training == 2
+
+
 @pytest.mark.parametrize(
     "data, message",
     [

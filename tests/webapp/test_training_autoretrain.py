@@ -271,16 +271,18 @@ def test_the_status_names_every_state_in_a_sentence(fresh, owner_client, sent):
         body = owner_client.get(f"/api/v1/projects/{fresh.id}/training-status/").json()
         return body["state"], body["reason"]
 
+    # the split policy first sends 10 good labels to test, then 1 in 5: 10 + ceil(10 / 0.8) labels
     assert status() == (
         "no_good_images",
-        "No good images yet: label at least one good image in the train split. "
-        "The first model trains by itself once 10 good images are in the train split.",
+        "10 more good images in the train split until the first model trains by itself: "
+        "about 23 more good labels, as the split policy keeps some for testing.",
     )
     for _ in range(7):
         make_image(fresh, value=30)
     assert status() == (
         "waiting_for_good",
-        "3 more good images in the train split until the first model trains by itself.",
+        "3 more good images in the train split until the first model trains by itself: "
+        "about 14 more good labels, as the split policy keeps some for testing.",
     )
 
     version = ModelVersionFactory(project=fresh, is_active=True)
@@ -320,3 +322,21 @@ def test_the_status_shows_the_pending_snapshot_against_the_newest_version(fresh,
     assert pending["train"] == {"images": 11, "good": 9, "defective": 2, "masks": 1}
     assert pending["changed"] == {"added": 1, "removed": 0, "relabelled": 1, "masks": 1, "moved": 0}
     assert image.has_mask
+
+
+def test_good_labels_that_went_to_the_test_split_are_explained_not_called_missing(fresh, owner_client, sent):
+    """An operator labels 10 images good in a new project: all 10 go to test (to measure the first model)."""
+    images = [make_image(fresh, label=Label.UNLABELED, value=30 + i) for i in range(12)]
+    response = owner_client.post(
+        f"/api/v1/projects/{fresh.id}/images/bulk/",
+        {"ids": [i.id for i in images[:10]], "action": "label", "value": "good"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+
+    body = owner_client.get(f"/api/v1/projects/{fresh.id}/training-status/").json()
+
+    assert body["state"] == "no_good_images" and body["good_train_images"] == 0
+    assert "The 10 good images labelled so far went to the test split, to measure it." in body["reason"]
+    assert "No good images yet" not in body["reason"]
+    assert body["labels_until_next_run"] == 10 and body["good_labels_until_first_model"] == 13

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 REGISTRY = "worker-heartbeats"
 KEY = "worker-heartbeat:{}"
+SCHEDULER_KEY = "scheduler-last-run"
 
 
 def _period() -> float:
@@ -55,6 +56,29 @@ def live_workers(*, now: float | None = None) -> list[str]:
     beats = cache.get_many([KEY.format(name) for name in names]) if names else {}
     fresh_after = now - 3 * _period()
     return [name for name in names if (beats.get(KEY.format(name)) or 0) >= fresh_after]
+
+
+def scheduler_ran(*, now: float | None = None) -> None:
+    """The periodic dispatcher/reaper ran (sent by `celery beat`, run by a worker): the scheduling loop is alive."""
+    from django.core.cache import cache
+
+    cache.set(SCHEDULER_KEY, time.time() if now is None else now, timeout=None)
+
+
+def scheduler_state(*, now: float | None = None) -> tuple[str, float | None]:
+    """("ok" | "late" | "unknown", seconds since the dispatcher last ran). "late": not for three of its intervals
+    (TRAINING_DISPATCH_INTERVAL_SECONDS): `celery beat` or every worker of queue `infer` is gone, so lost
+    trainings are not failed, queued ones not re-sent and unscored images not scored. "unknown": it never ran
+    (a fresh installation, or the cache was emptied)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    now = time.time() if now is None else now
+    last = cache.get(SCHEDULER_KEY)
+    if last is None:
+        return "unknown", None
+    age = max(0.0, now - float(last))
+    return ("ok" if age <= 3 * float(settings.TRAINING_DISPATCH_INTERVAL_SECONDS) else "late"), age
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):

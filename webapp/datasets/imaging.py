@@ -7,6 +7,7 @@ training and a browser showing the image all agree.
 """
 
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,7 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
         image = PILImage.open(io.BytesIO(data), formats=[pil_format])  # lazy: header only
         width, height = image.size
     except PILImage.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"Image has too many pixels: {exc}") from exc
+        raise _too_many_pixels(exc) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidInput(f"Corrupt {pil_format} file: {exc}") from exc
     check_pixels(width, height)
@@ -101,7 +102,7 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
             PILImage.open(io.BytesIO(data), formats=["PNG"]).verify()
         image.load()
     except PILImage.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"Image has too many pixels: {exc}") from exc
+        raise _too_many_pixels(exc) from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise InvalidInput(f"Corrupt or truncated {pil_format} file: {exc}") from exc
     if width < 1 or height < 1:
@@ -109,6 +110,14 @@ def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> Chec
     image, oriented = upright(image)
     width, height = image.size
     return CheckedImage(pil_format, extension, width, height, image, oriented)
+
+
+def _too_many_pixels(exc: Exception) -> PayloadTooLarge:
+    """Pillow refuses headers of more than twice its own pixel limit before the size is known; say it with the
+    product's limit (MAX_IMAGE_PIXELS), as :func:`check_pixels` does for the sizes it sees."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{int(found.group(1))} pixels" if found else "more pixels than Pillow will open"
+    return PayloadTooLarge(f"Image is {pixels}; the limit is {settings.MAX_IMAGE_PIXELS}.")
 
 
 def check_pixels(width: int, height: int) -> None:

@@ -380,7 +380,10 @@ def mask_set(*, image: Image, data: bytes) -> Mask:
 
 @transaction.atomic
 def mask_delete(*, image: Image) -> None:
+    """Remove the mask (the image stays defective, now a weak label). Counts as a label, as painting one does:
+    it changes what the next training learns from that image."""
     if not Mask.objects.filter(image=image).exists():
         raise NotFound("This image has no mask.")
     _delete_masks([image])
     image.has_mask = False
+    count_new_labels(image.project_id, 1)

@@ -129,6 +129,38 @@ def active_auroc_on(project_id: int, samples) -> tuple[ModelVersion | None, floa
     return active, auroc(scores, [s.label for s in samples.eval])
 
 
+THRESHOLD_KEYS = ("f1", "precision", "recall")
+
+
+def metrics_at_threshold(version: ModelVersion, threshold: float) -> dict | None:
+    """The version's threshold-dependent metrics (f1, precision, recall, per-defect-type recall) at `threshold`,
+    from the scores it stored for the test images it was evaluated on (its snapshot's test split). The other
+    metrics use no threshold and stay. None when there is nothing to recompute from (no test split, or a
+    version trained before snapshots)."""
+    from ml.metrics import per_defect_type
+    from webapp.datasets.models import Label, Split
+
+    from .snapshots import entry_rows
+
+    if version.job_id is None:
+        return None
+    test = [row for row in entry_rows(version.job_id) if row.split == Split.TEST]
+    stored = dict(
+        Prediction.objects.filter(model_version=version, image_id__in=[row.image_id for row in test]).values_list(
+            "image_id", "score"
+        )
+    )
+    rows = [row for row in test if row.image_id in stored]
+    if not rows:
+        return None
+    scores = [stored[row.image_id] for row in rows]
+    labels = [int(row.label == Label.DEFECTIVE) for row in rows]
+    computed = engine.compute_metrics(scores, labels, threshold=threshold)
+    metrics = {key: _number(computed.get(key)) for key in THRESHOLD_KEYS}
+    metrics["per_defect_type"] = per_defect_type(scores, labels, [row.defect_type for row in rows], threshold)
+    return metrics
+
+
 def store_heatmaps(job_id: int, predictions: list[TestPrediction]) -> dict[int, str]:
     """Write the test predictions' heatmaps before the version's transaction; image id -> stored name."""
     return {

@@ -26,7 +26,9 @@ previous attempt.
 from __future__ import annotations
 
 import logging
+import math
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -107,11 +109,23 @@ def retrain_status(*, project: Project, include_pending: bool = True) -> dict:
     else:
         until = max(0, project.min_good_for_first_model - good_train)
         next_mode = TrainingMode.UNSUPERVISED
+    # before the first model: labelled good images in the test split measure it but do not train it
+    good_test = 0 if has_model else Image.objects.filter(project=project, split=Split.TEST, label=Label.GOOD).count()
+    good_labels = None if has_model else _good_labels_needed(project, until, good_test)
     active = TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).first()
     last = _last_finished(project)
     # Skipped while a job is active (the gallery polls this every 2 s then; it scans every labelled image).
     pending = snapshots.pending(project) if include_pending and active is None else None
-    state, reason = _decide(project, has_model=has_model, good_train=good_train, until=until, active=active, last=last)
+    state, reason = _decide(
+        project,
+        has_model=has_model,
+        good_train=good_train,
+        until=until,
+        active=active,
+        last=last,
+        good_labels=good_labels,
+        good_test=good_test,
+    )
     if state == "candidate":
         pending = pending or snapshots.pending(project)
         state, reason = _ready_or_unchanged(pending)
@@ -127,12 +141,34 @@ def retrain_status(*, project: Project, include_pending: bool = True) -> dict:
         "next_run": "retrain" if has_model else "first_model",
         "next_mode": next_mode,
         "labels_until_next_run": until,
+        "good_labels_until_first_model": good_labels,
         "last_job": _job_brief(last),
         "pending": pending,
     }
 
 
-def _decide(project: Project, *, has_model: bool, good_train: int, until: int, active, last) -> tuple[str, str]:
+def _good_labels_needed(project: Project, until: int, good_test: int) -> int:
+    """About how many more good labels bring `until` more good images to the train split: the split policy first
+    fills the test split (SPLIT_MIN_TEST_PER_LABEL good images, to measure the model), then sends a share
+    `test_fraction` of new labels to test (datasets/services.py, "Split policy")."""
+    if until <= 0:
+        return 0
+    to_test = max(0, settings.SPLIT_MIN_TEST_PER_LABEL - good_test)
+    share = min(max(project.test_fraction, 0.0), 0.95)
+    return to_test + math.ceil(until / (1.0 - share))
+
+
+def _decide(
+    project: Project,
+    *,
+    has_model: bool,
+    good_train: int,
+    until: int,
+    active,
+    last,
+    good_labels: int | None = None,
+    good_test: int = 0,
+) -> tuple[str, str]:
     """(state, reason) of every state but `ready`/`unchanged`, which need the snapshot: `candidate` then."""
     if active is not None:
         what = " (automatic retraining)" if active.trigger == Trigger.AUTO else ""
@@ -141,15 +177,15 @@ def _decide(project: Project, *, has_model: bool, good_train: int, until: int, a
         return "off", "Automatic retraining is off."
     ended = _ended_without_version(last)
     note = f"{ended}. " if ended else ""
-    if not has_model and good_train == 0:
-        minimum = _plural(project.min_good_for_first_model, "good image")
-        return "no_good_images", (
-            f"{note}No good images yet: label at least one good image in the train split. "
-            f"The first model trains by itself once {minimum} are in the train split."
-        )
     if not has_model and until > 0:
-        return "waiting_for_good", (
-            f"{note}{_plural(until, 'more good image')} in the train split until the first model trains by itself."
+        labels = _plural(good_labels or until, "more good label")
+        kept = ""
+        if good_test and good_train == 0:
+            kept = f" The {_plural(good_test, 'good image')} labelled so far went to the test split, to measure it."
+        state = "no_good_images" if good_train == 0 else "waiting_for_good"
+        return state, (
+            f"{note}{_plural(until, 'more good image')} in the train split until the first model trains by itself: "
+            f"about {labels}, as the split policy keeps some for testing.{kept}"
         )
     if has_model and until > 0:
         since = project.labels_since_training

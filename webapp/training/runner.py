@@ -277,9 +277,12 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
     except Exception as exc:  # noqa: BLE001 - any end of a run is recorded on the job, never lost
         reporter.close()
         if _is_cancellation(exc):
-            logger.info("Training job %s cancelled", job.id)
             status = JobStatus.CANCELLED
-            _finish(job.id, status)
+            if _finish(job.id, status):
+                logger.info("Training job %s cancelled", job.id)
+            else:  # reaped meanwhile (this worker was silent too long), or its project was deleted: left as it is
+                ended = TrainingJob.objects.filter(id=job.id).values_list("status", flat=True).first()
+                logger.warning("Training job %s stopped: it had already ended (%s)", job.id, ended or "deleted")
         else:
             from . import failures
 

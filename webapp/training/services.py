@@ -56,6 +56,7 @@ def create_training_job(
     The caller sends it to the queue after the commit (`dispatch_training_job`).
     """
     Project.objects.select_for_update().filter(id=project.id).first()  # serialises creations per project
+    reap_lost_jobs(project_id=project.id)  # a job whose worker died does not block the project
     active = TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).first()
     if active is not None:
         raise Conflict(f"Training job {active.id} is already {active.status} for this project.")
@@ -88,7 +89,10 @@ def dispatch_training_job(job_id: int) -> bool:
 
 @transaction.atomic
 def cancel_training_job(*, job: TrainingJob) -> TrainingJob:
-    """Queued -> cancelled at once; running -> cancel_requested (the worker stops within one step)."""
+    """Queued -> cancelled at once; running -> cancel_requested (the worker stops within one step); running
+    with a lost worker -> failed at once (the reaper's verdict: no worker is left to stop it)."""
+    if job.id in reap_lost_jobs(project_id=job.project_id):
+        return TrainingJob.objects.get(id=job.id)
     job = TrainingJob.objects.select_for_update().get(id=job.id)
     if job.status == JobStatus.QUEUED:
         job.status = JobStatus.CANCELLED
@@ -104,29 +108,28 @@ def cancel_training_job(*, job: TrainingJob) -> TrainingJob:
 
 
 WORKER_LOST = (
-    "The worker running this training stopped answering {minutes} ago (restarted, shut down or out of memory), "
+    "The worker running this training stopped answering at {since} (restarted, shut down or out of memory), "
     "so the training was given up. Press Train to try again."
 )
 
 
-def _minutes(delta: timedelta) -> str:
-    minutes = max(1, round(delta.total_seconds() / 60))
-    return f"{minutes} minute{'' if minutes == 1 else 's'}"
-
-
-def fail_stale_jobs(*, now=None) -> list[int]:
-    """The reaper: running jobs whose heartbeat is older than TRAINING_STALE_AFTER_SECONDS become failed."""
+def fail_stale_jobs(*, now=None, project_id: int | None = None) -> list[int]:
+    """The reaper: running jobs (of one project, or all) whose heartbeat is older than
+    TRAINING_STALE_AFTER_SECONDS become failed."""
     from .retrain import give_back_labels
 
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
+    stale = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    if project_id is not None:
+        stale = stale.filter(project_id=project_id)
     failed = []
-    for job in TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+    for job in stale:
         since = job.heartbeat_at.isoformat(timespec="seconds")
         # Conditional update: a heartbeat that lands meanwhile keeps the job alive.
         updated = TrainingJob.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
             status=JobStatus.FAILED,
-            error=WORKER_LOST.format(minutes=_minutes(now - job.heartbeat_at)),
+            error=WORKER_LOST.format(since=timezone.localtime(job.heartbeat_at).strftime("%Y-%m-%d %H:%M:%S %Z")),
             error_detail=f"worker lost: no heartbeat since {since} (worker {job.worker or 'unknown'})",
             finished_at=now,
         )
@@ -135,6 +138,21 @@ def fail_stale_jobs(*, now=None) -> list[int]:
             give_back_labels(job)
             logger.warning("Training job %s failed: worker %s lost (heartbeat %s)", job.id, job.worker, since)
             failed.append(job.id)
+    return failed
+
+
+def reap_lost_jobs(*, project_id: int | None = None) -> list[int]:
+    """Fail the running jobs whose worker stopped answering, then start the next run of their projects where
+    labels arrived meanwhile. The periodic dispatcher runs it for every project; the requests that show, start
+    or cancel a project's jobs run it for that project, so a lost job is failed when somebody looks at it even
+    while the scheduler itself is down (one indexed query when nothing is stale)."""
+    from .retrain import maybe_auto_retrain
+
+    failed = fail_stale_jobs(project_id=project_id)
+    for job_id in failed:
+        job_project = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
+        if job_project:
+            maybe_auto_retrain(project_id=job_project)  # starts only when labels arrived during the lost run
     return failed
 
 
@@ -166,16 +184,13 @@ def redispatch_inference_batches(*, now=None) -> list[int]:
 def dispatch_and_reap() -> dict:
     """The periodic task body (celery beat): reap lost workers first, so their projects can train again;
     then remove the scratch folders killed workers left behind (scratch.py)."""
-    from .retrain import maybe_auto_retrain
+    from webapp.core import heartbeat
+
     from .scratch import clean_stale_scratch
 
-    failed = fail_stale_jobs()
-    for job_id in failed:
-        project_id = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
-        if project_id:
-            maybe_auto_retrain(project_id=project_id)  # starts only when labels arrived during the lost run
+    heartbeat.scheduler_ran()  # /api/v1/health/ reports a scheduler that stopped
     return {
-        "failed": failed,
+        "failed": reap_lost_jobs(),
         "sent": redispatch_queued_jobs(),
         "batches": redispatch_inference_batches(),
         "scoring": rescore_unscored_images(),
@@ -202,17 +217,26 @@ def __getattr__(name: str):
 
 @transaction.atomic
 def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
-    """Every `is_defective` of the version follows the new threshold (it is computed, never stored).
+    """Every `is_defective` of the version follows the new threshold (it is computed, never stored), and so do
+    its threshold-dependent metrics: f1, precision, recall and the per-defect-type recall are recomputed at the
+    new threshold from the test scores the version stored (`evaluation.metrics_at_threshold`).
 
     Stored at the scores' precision (`ml.metrics.normalise`: the nearest float32), so a threshold set to a
     score the API showed equals that score exactly, and that image is defective (`score >= threshold`).
     """
     from ml.metrics import normalise
 
+    from .evaluation import metrics_at_threshold
+
     if not 0.0 <= threshold <= 1.0:
         raise InvalidInput("threshold must be between 0 and 1 (scores are probabilities).")
     version.threshold = normalise(threshold)
-    version.save(update_fields=["threshold"])
+    fields = ["threshold"]
+    recomputed = metrics_at_threshold(version, version.threshold)
+    if recomputed is not None:
+        version.metrics = {**(version.metrics or {}), **recomputed}
+        fields.append("metrics")
+    version.save(update_fields=fields)
     return version
 
 

@@ -34,6 +34,13 @@ class HealthSerializer(serializers.Serializer):
     database = serializers.CharField(help_text="ok | error")
     broker = serializers.CharField(help_text="ok | error")
     workers = serializers.IntegerField(min_value=0, help_text="Workers whose heartbeat is fresh.")
+    scheduler = serializers.CharField(
+        help_text="ok | late | unknown: whether the periodic dispatcher and reaper (celery beat, run by a worker of "
+        "queue infer) ran within three of its intervals; late means lost trainings are not being failed."
+    )
+    scheduler_last_run_seconds = serializers.FloatField(
+        allow_null=True, help_text="Seconds since the dispatcher last ran (null: never)."
+    )
 
 
 def _token_body(token) -> dict:
@@ -110,17 +117,23 @@ def health_report() -> dict:
         workers = len(heartbeat.live_workers()) if broker_ok else 0
     except Exception:  # noqa: BLE001 - health reports, never raises
         workers = 0
+    try:
+        scheduler, age = heartbeat.scheduler_state()
+    except Exception:  # noqa: BLE001
+        scheduler, age = "unknown", None
     return {
         "database": "ok" if _database_ok() else "error",
         "broker": "ok" if broker_ok else "error",
         "workers": workers,
+        "scheduler": scheduler,
+        "scheduler_last_run_seconds": None if age is None else round(age, 1),
     }
 
 
 class HealthView(APIView):
     """State of the database, the broker and the workers. Always 200, so monitors can read the parts.
 
-    Cheap enough to probe often: one `SELECT 1`, one broker connection, one cache read."""
+    Cheap enough to probe often: one `SELECT 1`, one broker connection, two cache reads."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

@@ -23,7 +23,24 @@ def _absolute(request, url: str) -> str:
     return request.build_absolute_uri(url) if request is not None else url
 
 
-class ProjectSettingsSerializer(serializers.Serializer):
+class StrictKeysMixin:
+    """Refuse keys the serializer does not declare: a typo must not be ignored (API.md, "Additions in v1")."""
+
+    unknown_key_message = "Unknown field {key!r}; allowed: {allowed}."
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                allowed = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+                message = self.unknown_key_message.format(key=unknown[0][:80], allowed=allowed)
+                raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
+        return super().to_internal_value(data)
+
+
+class ProjectSettingsSerializer(StrictKeysMixin, serializers.Serializer):
+    unknown_key_message = "Unknown setting {key!r}; the settings are: {allowed}."
+
     image_size = ImageSizeField(required=False, help_text=SIZE_HELP)
     tiling = TilingField(required=False, help_text=TILING_HELP)
     backbone = serializers.CharField(required=False, help_text="One of the available backbones.")
@@ -53,7 +70,7 @@ class CountsSerializer(serializers.Serializer):
     masks = serializers.IntegerField()
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StrictKeysMixin, serializers.ModelSerializer):
     counts = serializers.SerializerMethodField()
     active_model = serializers.IntegerField(
         source="active_model_id", read_only=True, allow_null=True, help_text="Id of the active model version."
@@ -262,27 +279,16 @@ class DefectTypeListField(serializers.Field):
         return value
 
 
-class ImageUpdateSerializer(serializers.Serializer):
+class ImageUpdateSerializer(StrictKeysMixin, serializers.Serializer):
+    """PATCH of an image: a misspelt or read-only field is 400, never a silent 200 that changed nothing."""
+
+    unknown_key_message = "Unknown or read-only field {key!r}; an image's writable fields are: {allowed}."
+
     label = serializers.ChoiceField(choices=Label.choices, required=False)
     split = serializers.ChoiceField(choices=Split.choices, required=False)
     defect_type = DefectTypeField(
         required=False, help_text='The kind of defect, free text (at most 64 characters, no commas); "" or null clears.'
     )
-
-
-class StrictKeysMixin:
-    """Refuse keys the serializer does not declare: a typo must not be ignored (API.md, "Additions in v1")."""
-
-    unknown_key_message = "Unknown field {key!r}; allowed: {allowed}."
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
-            if unknown:
-                allowed = ", ".join(self.fields)
-                message = self.unknown_key_message.format(key=unknown[0][:80], allowed=allowed)
-                raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
-        return super().to_internal_value(data)
 
 
 class ImageFilterSerializer(StrictKeysMixin, serializers.Serializer):

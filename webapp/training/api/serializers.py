@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -54,6 +56,12 @@ class TrainingJobSerializer(serializers.ModelSerializer):
     model = serializers.SerializerMethodField(help_text="Id of the model version the job produced, if any.")
     history = HistoryEntrySerializer(many=True, read_only=True)
     resolved_mode = serializers.CharField(read_only=True, help_text="unsupervised | supervised: what `auto` became.")
+    heartbeat_age_seconds = serializers.SerializerMethodField(
+        help_text="Running jobs: seconds since the worker's last heartbeat (null otherwise)."
+    )
+    stale_after_seconds = serializers.SerializerMethodField(
+        help_text="A running job whose heartbeat is older than this is failed as lost (TRAINING_STALE_AFTER_SECONDS)."
+    )
 
     class Meta:
         model = TrainingJob
@@ -81,10 +89,20 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "heartbeat_at",
+            "heartbeat_age_seconds",
+            "stale_after_seconds",
             "dispatched_at",
             "dispatch_count",
         ]
         read_only_fields = fields
+
+    def get_heartbeat_age_seconds(self, job: TrainingJob) -> float | None:
+        if job.status != "running" or job.heartbeat_at is None:
+            return None
+        return round(max(0.0, (timezone.now() - job.heartbeat_at).total_seconds()), 1)
+
+    def get_stale_after_seconds(self, job: TrainingJob) -> float:
+        return float(settings.TRAINING_STALE_AFTER_SECONDS)
 
     def get_model(self, job: TrainingJob) -> int | None:
         version = getattr(job, "model_version", None)  # reverse one-to-one: AttributeError when none
@@ -312,6 +330,11 @@ class TrainingStatusSerializer(serializers.Serializer):
     next_mode = serializers.CharField()
     labels_until_next_run = serializers.IntegerField(
         help_text="Before the first model: good train images still missing; after: labels until the next run."
+    )
+    good_labels_until_first_model = serializers.IntegerField(
+        allow_null=True,
+        help_text="Before the first model: about how many more good labels give those train images, as the split "
+        "policy sends the first ones and then a share test_fraction to the test split (null once a model exists).",
     )
     active_job = TrainingJobSerializer(allow_null=True)
     active_model = ModelVersionSerializer(allow_null=True)

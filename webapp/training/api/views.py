@@ -70,6 +70,7 @@ class ProjectTrainingJobsView(StrictQueryMixin, ProjectScopedView):
     )
     def get(self, request, project_id):
         project = self.get_project(project_id)
+        services.reap_lost_jobs(project_id=project.id)  # polled by the training page: a lost job shows failed
         page = self.paginate_queryset(selectors.jobs_for_project(project))
         return self.get_paginated_response(s.TrainingJobSerializer(page, many=True).data)
 
@@ -108,6 +109,8 @@ class TrainingJobDetailView(GenericAPIView):
     def get(self, request, job_id):
         job = selectors.job_for_user(request.user, job_id)
         self.check_object_permissions(request, job)
+        if job.id in services.reap_lost_jobs(project_id=job.project_id):
+            job.refresh_from_db()
         return Response(s.TrainingJobSerializer(job).data)
 
 
@@ -118,7 +121,9 @@ class TrainingJobCancelView(GenericAPIView):
     @extend_schema(
         summary="Cancel a training job",
         description="Queued: cancelled at once (200). Running: `cancel_requested` is set and the worker stops "
-        "within one training step (202; poll the job). 409 when the job has already finished.",
+        "within one training step (202; poll the job). Running on a worker that stopped answering "
+        "(TRAINING_STALE_AFTER_SECONDS): failed at once with the reason (200). 409 when the job has already "
+        "finished.",
         request=None,
         responses={200: s.TrainingJobSerializer, 202: s.TrainingJobSerializer, **errors(401, 403, 404, 409)},
     )
@@ -126,7 +131,8 @@ class TrainingJobCancelView(GenericAPIView):
         job = selectors.job_for_user(request.user, job_id)
         self.check_object_permissions(request, job)
         job = services.cancel_training_job(job=job)
-        code = status.HTTP_200_OK if job.status == "cancelled" else status.HTTP_202_ACCEPTED
+        # 202 while the worker still has to stop; 200 once the job has ended (cancelled, or failed: worker lost)
+        code = status.HTTP_202_ACCEPTED if job.status == "running" else status.HTTP_200_OK
         return Response(s.TrainingJobSerializer(job).data, status=code)
 
 
@@ -139,6 +145,7 @@ class TrainingStatusView(ProjectScopedView):
     )
     def get(self, request, project_id):
         project = self.get_project(project_id)
+        services.reap_lost_jobs(project_id=project.id)
         data = services.retrain_status(project=project)
         data["active_job"] = selectors.active_job(project)
         data["active_model"] = selectors.versions_for_project(project).filter(is_active=True).first()

@@ -1,0 +1,57 @@
+"""A write with a misspelt or read-only field is a 400 that names it, never a 200 that changed nothing: a script
+with a typo must not believe it labelled an image or changed a setting."""
+
+import pytest
+
+from webapp.datasets.models import Image, Project
+
+from .factories import ImageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [({"lable": "defective"}, "'lable'"), ({"width": 5}, "'width'"), ({"label": "good", "x": 1}, "'x'")],
+)
+def test_an_image_patch_with_an_unknown_or_read_only_field_is_400_and_changes_nothing(api_client, project, body, named):
+    image = ImageFactory(project=project, label="unlabeled")
+
+    response = api_client.patch(f"/api/v1/images/{image.pk}/", body, format="json")
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert named in detail and "label, split, defect_type" in detail
+    image.refresh_from_db()
+    assert image.label == "unlabeled" and image.width != 5
+
+
+def test_a_project_patch_with_a_misspelt_field_or_setting_is_400_and_changes_nothing(api_client, project):
+    before = Project.objects.get(pk=project.pk)
+
+    typo = api_client.patch(f"/api/v1/projects/{project.pk}/", {"nmae": "Line 4"}, format="json")
+    setting = api_client.patch(f"/api/v1/projects/{project.pk}/", {"settings": {"imagesize": 512}}, format="json")
+
+    assert typo.status_code == 400 and "'nmae'" in typo.json()["detail"]
+    assert setting.status_code == 400 and "Unknown setting 'imagesize'" in setting.json()["detail"]
+    assert "image_size" in setting.json()["detail"]
+    after = Project.objects.get(pk=project.pk)
+    assert (after.name, after.image_size) == (before.name, before.image_size)
+
+
+def test_a_project_read_back_and_patched_whole_still_works(api_client, project):
+    """Read-only fields a client sends back (id, counts, role ...) are ignored, as before."""
+    body = api_client.get(f"/api/v1/projects/{project.pk}/").json()
+    body["name"] = "Renamed"
+
+    response = api_client.patch(f"/api/v1/projects/{project.pk}/", body, format="json")
+
+    assert response.status_code == 200 and response.json()["name"] == "Renamed"
+
+
+def test_valid_patches_still_work(api_client, project):
+    image = ImageFactory(project=project)
+
+    response = api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "good", "defect_type": ""}, format="json")
+
+    assert response.status_code == 200 and Image.objects.get(pk=image.pk).label == "good"
