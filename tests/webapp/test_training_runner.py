@@ -366,36 +366,3 @@ def test_the_job_shows_the_epochs_fit_will_run_from_the_start_when_the_preset_bu
     assert at_start == [3]
     # fit's own progress reports (2 epochs in the fake) then keep it in step with what fit says
     assert during == [2]
-
-
-def test_a_new_threshold_moves_f1_precision_recall_and_per_type_recall_on_the_versions_test_split(
-    tproject, fake_ml, sent
-):
-    from rest_framework.test import APIClient
-
-    from webapp.datasets.models import Image
-
-    # the two defective test images (brightness 200 and 220: fake scores 0.784 and 0.863) have a type each
-    crack, fray = Image.objects.filter(project=tproject, label=Label.DEFECTIVE).order_by("id")
-    Image.objects.filter(id=crack.id).update(defect_type="crack")
-    Image.objects.filter(id=fray.id).update(defect_type="fray")
-    run_training_job(new_job(tproject).id, worker="w")
-    version = ModelVersion.objects.get(project=tproject)
-    assert (version.metrics["recall"], version.metrics["precision"]) == (1.0, 1.0)
-    # an operator relabels a test image afterwards: the version's figures stay on the split it was tested on
-    Image.objects.filter(id=crack.id).update(label=Label.GOOD)
-    client = APIClient()
-    client.force_authenticate(tproject.owner)
-
-    response = client.patch(f"/api/v1/models/{version.id}/", {"threshold": 0.82}, format="json")
-
-    assert response.status_code == 200
-    metrics = response.json()["metrics"]
-    assert metrics["recall"] == pytest.approx(0.5) and metrics["precision"] == pytest.approx(1.0)
-    assert metrics["f1"] == pytest.approx(2 / 3)
-    assert metrics["per_defect_type"]["crack"]["recall"] == 0.0
-    assert metrics["per_defect_type"]["fray"]["recall"] == 1.0
-    # the threshold-free figures do not move
-    assert metrics["image_auroc"] == pytest.approx(1.0) and metrics["image_ap"] == pytest.approx(1.0)
-    version.refresh_from_db()
-    assert version.metrics["recall"] == pytest.approx(0.5)
