@@ -113,3 +113,10 @@ def test_the_multi_gpu_worker_takes_every_gpu_and_runs_the_per_gpu_launcher(comp
     assert devices[0]["count"] == "all" and "gpu" in devices[0]["capabilities"]
     assert worker["command"] == ["gpu-workers"] and worker["image"] == compose["services"]["worker-gpu"]["image"]
     assert "scripts/gpu_workers.sh" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def test_every_app_process_comes_back_when_it_dies(compose):
+    """A dead beat stops the dispatcher and reaper; a dead worker its queue: Docker starts them again."""
+    for name, service in compose["services"].items():
+        if service.get("image", "").startswith("ssn-studio"):
+            assert service.get("restart") == "unless-stopped", name
