@@ -195,6 +195,8 @@ def bench_inference(
         try:
             run = build_variant(variant, wrapper, size, device)
             if run is None:
+                why = "no onnxruntime-gpu / TensorRT provider" if variant == "onnxruntime" else "CUDA only"
+                report.add(Row("inference", name, variant, 0, note=f"not run: {why}"))
                 continue
             score, amap = run(reference_input)
         except Exception as exc:  # noqa: BLE001 - a variant that cannot build or run is reported, not fatal
