@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from webapp.datasets.models import Image
 
-from .helpers import add_textures, bulk_copies, make_project, prepared_model, texture_png
+from .helpers import add_textures, api_client, bulk_copies, make_project, prepared_model, texture_png
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +83,21 @@ def test_it_imports_a_zip_and_shows_the_import_progress(
     expect(status).to_have_class("upload-status warn")
     assert "docs/notes.md: not an image file" in status.get_attribute("title")  # every reason, on hover
     expect(page.get_by_test_id("tile")).to_have_count(3)
+
+
+def test_the_training_line_counts_the_good_labels_the_first_model_needs(page, logged_in):
+    """The split policy sends the first good labels to test: the line says how many labels it really takes."""
+    project = make_project(logged_in, auto_retrain=True, min_good_for_first_model=10)
+    images = add_textures(logged_in, project, 3)
+    page.goto(f"/projects/{project.pk}/")
+    line = page.get_by_test_id("labels-until")
+    expect(line).to_have_text("10 good train images until the first model (about 23 good labels)")
+
+    # two good labels: both go to the test split (it wants 10 good images first)
+    for image in images[:2]:
+        api_client(logged_in).patch(f"/api/v1/images/{image['id']}/", {"label": "good"}, format="json")
+    page.reload()
+    expect(line).to_have_text("10 good train images until the first model (about 21 good labels)")
 
 
 def test_filters_paging_and_bulk_curation(page, logged_in):
