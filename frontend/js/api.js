@@ -76,7 +76,10 @@ export async function api(method, path, { json, body, params, headers = {}, sign
 
 export const get = (path, params, opts = {}) => api("GET", path, { ...opts, params });
 export const post = (path, json) => api("POST", path, { json });
-export const patch = (path, json) => api("PATCH", path, { json });
+export const patch = (path, json, headers = {}) => api("PATCH", path, { json, headers });
+
+/** The `If-Match` header of a write that must not overwrite a newer edit (an image's `revision`); {} without. */
+export const ifMatch = (revision) => (revision ? { "If-Match": `"${revision}"` } : {});
 
 /** GET a binary resource (image, PNG map) as a Blob; 404 gives null. */
 export async function getBlob(path, { signal } = {}) {
@@ -101,8 +104,8 @@ export async function getBlob(path, { signal } = {}) {
 }
 
 /** PUT raw bytes (a PNG mask). */
-export function putBytes(path, blob, contentType) {
-  return api("PUT", path, { body: blob, headers: { "Content-Type": contentType } });
+export function putBytes(path, blob, contentType, headers = {}) {
+  return api("PUT", path, { body: blob, headers: { "Content-Type": contentType, ...headers } });
 }
 
 /**

@@ -36,6 +36,7 @@ export function defectTypeField({ projectId, image, readOnly, onSaved }) {
   let saved = image.defect_type || "";
   input.value = saved;
   input.disabled = readOnly;
+  if (readOnly) input.title = "Viewers cannot set the defect type: an owner can give you the labeller role.";
 
   projectDefectTypes(projectId)
     .then((types) => list.replaceChildren(...types.map((t) => new Option(`${t.count} image(s)`, t.name))))

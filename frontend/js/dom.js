@@ -78,3 +78,14 @@ export function disable(el, off, why) {
   else if (el.dataset.titleEnabled) el.title = el.dataset.titleEnabled;
   else el.removeAttribute("title");
 }
+
+/** An <img> with `src` decoded; rejects when the browser cannot decode the file (TIFF in most browsers). */
+export function loadPixels(src) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.decoding = "async";
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the browser cannot decode this file"));
+    img.src = src;
+  });
+}

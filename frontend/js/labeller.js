@@ -1,8 +1,8 @@
 // /projects/{id}/images/{image_id}/ — full-resolution viewer with zoom/pan, label keys, mask painter and
 // heatmap overlay. Previous/next follow the gallery's filter and order, carried in the URL query.
 
-import { get, getBlob, patch } from "./api.js";
-import { byTestId, config, disable, showError, toast } from "./dom.js";
+import { get, getBlob, ifMatch, patch } from "./api.js";
+import { byTestId, config, disable, loadPixels, showError, toast } from "./dom.js";
 import { defectTypeField } from "./defect-type.js";
 import { FILTER_KEYS, galleryHref } from "./nav.js";
 import { labellerNav } from "./labeller-nav.js";
@@ -49,7 +49,9 @@ let heatCanvas = null;
 let tool = "brush";
 let spaceHeld = false;
 let drag = null; // {kind: "paint"|"pan", ...}
-const mask = maskStore({ imageId, painter: () => painter, refresh: refreshImage }); // status, save, leave guards
+// status, save, leave guards; writes are conditional on the revision this page last read
+const mask = maskStore({ imageId, painter: () => painter, imageRevision: () => image && image.revision, refresh: refreshImage });
+let labelConflict = null; // the label a 412 refused: pressing it again sets it anyway
 
 // ---------- drawing ----------
 
@@ -225,6 +227,7 @@ function setLabelButtons(label) {
 async function setLabel(label) {
   const err = byTestId("label-error");
   showError(err, null);
+  if (readOnly) return showError(err, "Viewers can look but not label: an owner can give you the labeller role."); // the keys too
   if (painter && painter.dirty) {
     if (label !== "defective" && painter.binary().area > 0) {
       showError(err, "Unsaved mask: save it (the image becomes defective) or clear it first.");
@@ -233,7 +236,9 @@ async function setLabel(label) {
     if (!(await mask.save())) return;
   }
   try {
-    image = await patch(`images/${imageId}/`, { label });
+    const condition = labelConflict === label ? {} : ifMatch(image && image.revision);
+    image = await patch(`images/${imageId}/`, { label }, condition);
+    labelConflict = null;
     setLabelButtons(image.label);
     // The split the server chose (the split policy may send a new label to test): never a stale one.
     byTestId("current-split").textContent = image.split;
@@ -241,6 +246,11 @@ async function setLabel(label) {
     toast(label === "unlabeled" ? "Label removed." : `Labelled ${label} (${image.split} split).`);
     if (advanceInput.checked) go(1);
   } catch (e) {
+    if (e.status === 412) {
+      labelConflict = label;
+      showError(err, `Label not saved. ${e.detail} Or press ${label} again to set it anyway.`);
+      return;
+    }
     showError(err, `Label not saved: ${e.detail || e.message}`);
   }
 }
@@ -327,22 +337,13 @@ async function refreshImage() {
   byTestId("current-split").textContent = image.split;
 }
 
-function loadPixels(src) {
-  return new Promise((resolve, reject) => {
-    const img = new Image();
-    img.decoding = "async";
-    img.onload = () => resolve(img);
-    img.onerror = () => reject(new Error("the browser cannot decode this file"));
-    img.src = src;
-  });
-}
-
 async function boot() {
   for (const a of document.querySelectorAll('.tabs a[href$="/projects/' + cfg.projectId + '/"]')) a.href = galleryHref(cfg, filters);
   updateCursorSize();
   updateHistoryButtons();
   renderHeat();
   if (readOnly) setTool("pan");
+  for (const b of document.querySelectorAll("[data-label]")) disable(b, readOnly, "Viewers can look but not label: an owner can give you the labeller role.");
   try {
     await refreshImage();
   } catch (err) {
@@ -353,7 +354,7 @@ async function boot() {
   byTestId("filename").textContent = image.filename;
   byTestId("dims").textContent = `${image.width} × ${image.height}`;
   document.title = `${image.filename} · ${cfg.projectName}`;
-  defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => (image.defect_type = u.defect_type) });
+  defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => Object.assign(image, { defect_type: u.defect_type, revision: u.revision }) });
   painter = new MaskPainter(image.width, image.height, requestDraw);
   try {
     pixels = await loadPixels(image.file_url);

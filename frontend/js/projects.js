@@ -17,7 +17,7 @@ function card(p) {
     h(
       "p",
       { class: "small" },
-      h("span", { class: "badge" }, `${c.images ?? 0} images`),
+      h("span", { class: "badge" }, fmt.count(c.images ?? 0, "image")),
       " ",
       h("span", { class: "badge badge-good" }, `${c.good ?? 0} good`),
       " ",

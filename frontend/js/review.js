@@ -5,8 +5,8 @@
 // model's threshold (the model is least sure there) — skipping duplicates. Images without a score
 // come last. When the window is used up the next one is fetched, so new predictions are honoured.
 
-import { get, getBlob, patch } from "./api.js";
-import { byTestId, config, h, isTyping, showError, toast } from "./dom.js";
+import { get, getBlob, ifMatch, patch } from "./api.js";
+import { byTestId, config, disable, h, isTyping, showError, toast } from "./dom.js";
 import { Heatmap } from "./heatmap.js";
 import { predictedDefective, scorePair } from "./verdict.js";
 
@@ -64,6 +64,9 @@ async function loadThreshold() {
   }
 }
 
+let loadFailed = false;
+const lastWrite = new Map(); // image id -> its latest label write (settled), so writes of one image go in order
+
 async function loadQueue() {
   statusEl.textContent = "Loading queue…";
   // Wait for decisions still in flight, so the next window does not offer them again.
@@ -82,10 +85,13 @@ async function loadQueue() {
     unlabeledCount = data.count;
     decidedSinceLoad = 0;
     showStatus();
-    showError(errorEl, null);
+    // clear only an earlier load failure: a refused decision's reason stays readable after the reload
+    if (loadFailed) showError(errorEl, null);
+    loadFailed = false;
   } catch (err) {
     queue = [];
     statusEl.textContent = "";
+    loadFailed = true;
     showError(errorEl, `Could not load the queue: ${err.detail || err.message}`);
   }
   render();
@@ -176,9 +182,13 @@ function showPending() {
   el.dataset.pending = String(pending.size);
 }
 
+const readOnly = cfg.role === "viewer";
+const READ_ONLY = "Viewers can look but not label: an owner can give you the labeller role.";
+
 function decide(label) {
   const item = queue[index];
   if (!item) return;
+  if (readOnly) return showError(errorEl, READ_ONLY); // stay on the image: nothing was decided
   // Going back and deciding an image again changes its label, not the counts.
   const again = decidedIds.has(item.id);
   decidedIds.add(item.id);
@@ -187,9 +197,14 @@ function decide(label) {
     decidedSinceLoad += 1;
   }
   showStatus();
-  const request = patch(`images/${item.id}/`, { label })
-    .then(() => {
+  // Conditional on the revision the queue read, so a colleague's label on the same image is never overwritten.
+  // A second decision on the same image waits for the first, whose answer carries the revision it made.
+  const prior = lastWrite.get(item.id) || Promise.resolve();
+  const request = prior
+    .then(() => patch(`images/${item.id}/`, { label }, ifMatch(item.revision)))
+    .then((updated) => {
       item.label = label;
+      item.revision = updated.revision;
     })
     .catch((err) => {
       if (again) return showError(errorEl, `${item.filename} not labelled ${label}: ${err.detail || err.message}`);
@@ -205,6 +220,10 @@ function decide(label) {
       showPending();
     });
   pending.add(request);
+  lastWrite.set(
+    item.id,
+    request.catch(() => {}),
+  );
   showPending();
   toast(`${item.filename}: ${label}`);
   advance(1);
@@ -217,6 +236,7 @@ function advance(step) {
 }
 
 for (const b of document.querySelectorAll(".review-actions [data-action]")) {
+  if (b.dataset.action === "good" || b.dataset.action === "defective") disable(b, readOnly, READ_ONLY);
   b.addEventListener("click", () => {
     const a = b.dataset.action;
     if (a === "good" || a === "defective") decide(a);

@@ -30,9 +30,10 @@ export function modelRow(m, { show, shown, reload }) {
   const err = h("span", { class: "error small", role: "alert", hidden: true, "data-testid": "threshold-error" });
   const save = h("button", { type: "button", class: "btn btn-quiet", "data-testid": "threshold-save" }, "Set");
   const submit = async () => {
-    const v = Number(thr.value);
-    if (!Number.isFinite(v)) {
-      showError(err, "Enter a number.");
+    // an empty field is not 0 (which would call every image defective)
+    const v = thr.value.trim() === "" ? NaN : Number(thr.value);
+    if (!Number.isFinite(v) || v < 0 || v > 1) {
+      showError(err, "Enter a threshold from 0 to 1.");
       return;
     }
     try {

@@ -5,6 +5,7 @@ import { get, patch, post } from "./api.js";
 import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
 import { lineChart } from "./charts.js";
 import { modelRow, showCurves } from "./training-models.js";
+import { modelSettings } from "./training-settings.js";
 import { describeChanges, describeCounts, isUnchanged } from "./snapshot.js";
 
 const cfg = config();
@@ -239,10 +240,13 @@ async function loadStatus() {
   renderNoModelLine();
 }
 
+const settingsCard = modelSettings({ pid, backbones: cfg.backbones || [], readOnly: cfg.role === "viewer" });
+
 async function loadProject() {
   try {
     project = await get(`projects/${pid}/`);
     const s = settingsOf(project);
+    settingsCard.show(s);
     byTestId("auto-retrain").checked = !!s.auto_retrain;
     byTestId("retrain-after").value = s.retrain_after_labels ?? "";
     await loadStatus();

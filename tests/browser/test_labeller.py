@@ -1,6 +1,8 @@
 """The labeller: label keys and navigation in the gallery's order, the mask painter (stored at image
 resolution), undo/redo, eraser, and a mask made from the heatmap."""
 
+import re
+
 import numpy as np
 import pytest
 from playwright.sync_api import expect
@@ -222,8 +224,14 @@ def test_a_refused_label_is_explained_next_to_the_buttons(page, logged_in, djang
     allowed_console_errors.append("status of 403")
     open_labeller(page, project, image["id"])
     expect(page.get_by_test_id("save-mask")).to_be_hidden()  # viewers get no painter
+    # the label buttons are disabled and say why; the keys say it too, before any request
+    why = "Viewers can look but not label: an owner can give you the labeller role."
+    for name in ("good", "defective", "unlabeled"):
+        expect(page.get_by_test_id(f"label-{name}")).to_be_disabled()
+        expect(page.get_by_test_id(f"label-{name}")).to_have_attribute("title", why)
+    expect(page.get_by_test_id("defect-type")).to_have_attribute("title", re.compile("Viewers cannot"))
     page.keyboard.press("g")
-    expect(page.get_by_test_id("label-error")).to_contain_text("Label not saved:")
+    expect(page.get_by_test_id("label-error")).to_have_text(why)
     assert Image.objects.get(pk=image["id"]).label == "unlabeled"
 
 

@@ -26,10 +26,13 @@ def test_review_counters_update_right_after_each_decision(page, logged_in):
         expect(progress).to_contain_text(f"{n} decided this session")
         expect(status).to_contain_text(f"{7 - n} unlabeled image")
     page.keyboard.press("ArrowLeft")  # back, and decide the same image again: a new label, not a new count
-    page.keyboard.press("g")
+    again = page.get_by_test_id("review-filename").inner_text()
+    page.keyboard.press("d")  # it was labelled good a moment ago (the 5th decision), maybe still in flight
     expect(progress).to_contain_text("5 decided this session")
     expect(progress).to_have_attribute("data-pending", "0")
     assert Image.objects.filter(project=project, label="unlabeled").count() == 2
+    # the second decision is written after the first, on the revision it made: it is the label, no 412
+    assert Image.objects.get(project=project, filename=again).label == "defective"
 
 
 def test_prev_in_a_filtered_list_goes_back_to_the_image_just_labelled(page, logged_in):

@@ -86,13 +86,13 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
     version.refresh_from_db()
     assert version.threshold == pytest.approx(0.42)
 
-    # A threshold outside 0..1 is refused by the API, and the reason shows next to the field.
-    allowed_console_errors.append("status of 400")
-    row.get_by_test_id("threshold-input").fill("1.5")
-    row.get_by_test_id("threshold-save").click()
-    expect(row.get_by_test_id("threshold-error")).to_contain_text("1")
-    version.refresh_from_db()
-    assert version.threshold == pytest.approx(0.42)
+    # A threshold outside 0..1, or an emptied field (not 0!), is refused next to the field and nothing changes.
+    for typed in ("1.5", ""):
+        row.get_by_test_id("threshold-input").fill(typed)
+        row.get_by_test_id("threshold-save").click()
+        expect(row.get_by_test_id("threshold-error")).to_have_text("Enter a threshold from 0 to 1.")
+        version.refresh_from_db()
+        assert version.threshold == pytest.approx(0.42)
 
 
 def test_activate_an_older_version(page, trainable):
@@ -231,6 +231,12 @@ def test_a_viewer_reads_why_they_cannot_train(page, logged_in, django_user_model
         "Viewers cannot train: ask the project's owner for the labeller role."
     )
     expect(page.get_by_test_id("train-form")).to_be_hidden()
+    # the model settings are shown, read-only, with the reason
+    for field in ("setting-backbone", "setting-image-size", "setting-tiling", "setting-test-fraction"):
+        expect(page.get_by_test_id(field)).to_be_disabled()
+        expect(page.get_by_test_id(field)).to_have_attribute(
+            "title", "Viewers cannot change the settings: an owner can give you the labeller role."
+        )
 
 
 def test_snapshots_of_the_last_job_and_versions_and_the_pending_changes(page, trainable):
@@ -297,3 +303,41 @@ def test_a_silent_worker_is_flagged_then_its_job_fails_by_itself_and_train_works
     expect(page.get_by_test_id("job-error")).to_contain_text("The worker running this training stopped answering at")
     expect(stale).to_be_hidden()
     expect(page.get_by_test_id("train")).to_be_enabled()
+
+
+def test_model_settings_are_changed_on_the_page_and_a_refused_one_says_why(page, trainable, allowed_console_errors):
+    project = trainable
+    allowed_console_errors.append("status of 400")
+    page.goto(f"/projects/{project.pk}/training/")
+    backbone = page.get_by_test_id("setting-backbone")
+    size = page.get_by_test_id("setting-image-size")
+    expect(size).to_have_value(str(Project.objects.get(pk=project.pk).image_size))
+    assert "efficientnet_lite0" in backbone.locator("option").all_inner_texts()
+
+    size.fill("250")
+    size.dispatch_event("change")
+    error = page.get_by_test_id("model-settings-error")
+    expect(error).to_contain_text("Setting not saved:")
+    expect(error).to_contain_text("multiple of 8")
+    expect(size).to_have_value(str(Project.objects.get(pk=project.pk).image_size))  # the saved value again
+
+    size.fill("320")
+    size.dispatch_event("change")
+    expect(error).to_be_hidden()
+    page.get_by_test_id("setting-tiling").fill("2x2")
+    page.get_by_test_id("setting-tiling").dispatch_event("change")
+    backbone.select_option("efficientnet_lite1")
+    page.get_by_test_id("setting-test-fraction").fill("0.3")
+    page.get_by_test_id("setting-test-fraction").dispatch_event("change")
+    expect(page.locator(".toast").last).to_contain_text("applies from the next training")
+    expect(error).to_be_hidden()
+
+    def saved():
+        p = Project.objects.get(pk=project.pk)
+        return (p.image_size, p.tiling, p.backbone, p.test_fraction)
+
+    for _ in range(100):  # the last PATCH may still be on its way
+        if saved() == ("320", "2x2", "efficientnet_lite1", 0.3):
+            break
+        page.wait_for_timeout(50)
+    assert saved() == ("320", "2x2", "efficientnet_lite1", 0.3)

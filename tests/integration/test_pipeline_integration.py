@@ -245,9 +245,9 @@ def test_a_job_created_while_the_broker_is_down_is_kept_and_dispatched_when_it_i
             f"/api/v1/projects/{project['id']}/training-jobs/", {"mode": "unsupervised", "epochs": 500}
         )
         assert status == 503, body
-        # Kept queued; the live worker's dispatcher may already have sent it while this request waited.
+        # Kept queued. The live worker's dispatcher may already have sent it while this request waited for its
+        # dead broker (then `dispatched_at` is set, by the dispatcher, and a worker may even have claimed it).
         assert "queue" in body["detail"] and body["job"]["status"] in ("queued", "running")
-        assert body["job"]["dispatched_at"] is None or body["job"]["status"] == "running"
     finally:
         stack.stop("web-dead-broker")
 

@@ -125,3 +125,14 @@ def test_outsiders_get_404_on_members(outsider_client, project):
         outsider_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": "bob"}, format="json").status_code
         == 404
     )
+
+
+def test_an_unknown_role_is_400_naming_the_roles(api_client, project):
+    UserFactory(username="dana")
+
+    response = api_client.post(
+        f"/api/v1/projects/{project.pk}/members/", {"username": "dana", "role": "editor"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert '"editor" is not a role; the roles are: owner, labeller, viewer.' in response.json()["detail"]

@@ -43,6 +43,12 @@ class Conflict(ServiceError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class PreconditionFailed(ServiceError):
+    """The client's `If-Match` revision is no longer the resource's: someone changed it meanwhile."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+
+
 class PayloadTooLarge(ServiceError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 

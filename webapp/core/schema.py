@@ -19,6 +19,7 @@ ERROR_RESPONSES = {
         403: "Your role in the project does not allow this.",
         404: "Not found, or not one of your projects.",
         409: "Conflict with the current state.",
+        412: "`If-Match` names an older revision: the resource was changed by someone else; nothing was written.",
         413: "Upload too large (bytes or pixels).",
         415: "Unsupported image format.",
         429: "Too many requests or failed logins; retry after the `Retry-After` header's seconds.",

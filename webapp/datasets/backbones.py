@@ -9,6 +9,20 @@ def available_backbones() -> list[str]:
     return installed()
 
 
+def listed_backbones() -> list[str]:
+    """The same list as :func:`available_backbones` without importing torch (for pages): the registry's backbones,
+    the opt-in ones only when their weights package is installed."""
+    import importlib.util
+
+    from ml.registry import BACKBONE_INFO, BACKBONES, OPT_IN
+
+    def installed(name: str) -> bool:
+        package = BACKBONE_INFO[name]["package"]
+        return package is not None and importlib.util.find_spec(str(package)) is not None
+
+    return [name for name in BACKBONES if name not in OPT_IN or installed(name)]
+
+
 def backbone_problem(name: str) -> str | None:
     """None when ``name`` can be chosen, else a message saying why not (unknown, or how to install it + licence)."""
     from ml.backbones import backbone_status

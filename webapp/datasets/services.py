@@ -19,6 +19,7 @@ from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceErro
 
 from . import files, imaging
 from .models import Image, Label, Mask, Membership, Project, Role, Split
+from .revisions import check_revision
 from .selectors import split_counts
 from .signals import labels_changed
 
@@ -263,12 +264,19 @@ def _update_in_chunks(images: list[Image], chunk: int = 500, **fields) -> None:
 
 @transaction.atomic
 def image_update(
-    *, image: Image, label: str | None = None, split: str | None = None, defect_type: str | None = ...
+    *,
+    image: Image,
+    label: str | None = None,
+    split: str | None = None,
+    defect_type: str | None = ...,
+    expected_revision: str | None = None,
 ) -> Image:
     """PATCH label, split and/or defect type. A first label without a split goes where the split policy says.
 
-    `defect_type` "" or None clears it; leaving it out (...) keeps it."""
+    `defect_type` "" or None clears it; leaving it out (...) keeps it. `expected_revision` (the request's
+    `If-Match`): 412 when the image changed since the client read it."""
     image = Image.objects.select_for_update().get(pk=image.pk)
+    check_revision(image, expected_revision)
     if defect_type is not ...:
         value = (defect_type or "").strip()[:64] or None
         if value != image.defect_type:
@@ -333,10 +341,10 @@ def _delete_masks(images: list[Image]) -> None:
     ids = [image.pk for image in images]
     for start in range(0, len(ids), 500):
         Mask.objects.filter(image_id__in=ids[start : start + 500]).delete()
-    _update_in_chunks(images, has_mask=False)
+    _update_in_chunks(images, has_mask=False, updated_at=timezone.now())
 
 
-def store_mask(*, image: Image, data: bytes) -> Mask:
+def store_mask(*, image: Image, data: bytes, expected_revision: str | None = None) -> Mask:
     """Validate a mask PNG against its image and store it as {0,255}; marks the image defective.
 
     The image row is locked and read again inside the transaction, so a concurrent "label good"
@@ -351,6 +359,7 @@ def store_mask(*, image: Image, data: bytes) -> Mask:
             locked = Image.objects.select_for_update().filter(pk=image.pk).first()
             if locked is None:
                 raise NotFound("The image was deleted.")
+            check_revision(locked, expected_revision)
             image.label, image.split, image.split_locked = locked.label, locked.split, locked.split_locked
             image.has_mask = locked.has_mask
             old = Mask.objects.select_for_update().filter(image=image).first()
@@ -372,16 +381,17 @@ def store_mask(*, image: Image, data: bytes) -> Mask:
 
 
 @transaction.atomic
-def mask_set(*, image: Image, data: bytes) -> Mask:
-    mask = store_mask(image=image, data=data)
+def mask_set(*, image: Image, data: bytes, expected_revision: str | None = None) -> Mask:
+    mask = store_mask(image=image, data=data, expected_revision=expected_revision)
     count_new_labels(image.project_id, 1)
     return mask
 
 
 @transaction.atomic
-def mask_delete(*, image: Image) -> None:
+def mask_delete(*, image: Image, expected_revision: str | None = None) -> None:
     """Remove the mask (the image stays defective, now a weak label). Counts as a label, as painting one does:
     it changes what the next training learns from that image."""
+    check_revision(Image.objects.select_for_update().get(pk=image.pk), expected_revision)
     if not Mask.objects.filter(image=image).exists():
         raise NotFound("This image has no mask.")
     _delete_masks([image])

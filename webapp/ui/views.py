@@ -84,7 +84,11 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def training(request: HttpRequest, project_id: int) -> HttpResponse:
-    return _project_page(request, _project_for(request, project_id), "ui/training.html", "training")
+    from webapp.datasets.backbones import listed_backbones
+
+    return _project_page(
+        request, _project_for(request, project_id), "ui/training.html", "training", backbones=listed_backbones()
+    )
 
 
 @login_required

@@ -137,7 +137,11 @@ class MemberCreateSerializer(serializers.Serializer):
     username = serializers.CharField(required=False, max_length=150)
     email = serializers.EmailField(required=False, max_length=254)
     user_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.LABELLER)
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        default=Role.LABELLER,
+        error_messages={"invalid_choice": f'"{{input}}" is not a role; the roles are: {", ".join(Role.values)}.'},
+    )
 
     def validate(self, attrs: dict) -> dict:
         given = [name for name in ("username", "email", "user_id") if name in attrs]
@@ -170,6 +174,10 @@ class ImageSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     prediction = serializers.SerializerMethodField()
+    revision = serializers.SerializerMethodField(
+        help_text="Changes whenever the label, split, defect type or mask changes. Send it back as `If-Match` on a "
+        "PATCH or a mask PUT/DELETE: 412 instead of overwriting someone else's newer edit."
+    )
 
     class Meta:
         model = Image
@@ -188,8 +196,14 @@ class ImageSerializer(serializers.ModelSerializer):
             "file_url",
             "thumbnail_url",
             "prediction",
+            "revision",
         ]
         read_only_fields = fields
+
+    def get_revision(self, image: Image) -> str:
+        from webapp.datasets.revisions import revision
+
+        return revision(image)
 
     def _url(self, kind: str, pk: int) -> str:
         # reverse() + build_absolute_uri per field dominated the cost of a gallery page; resolve each URL

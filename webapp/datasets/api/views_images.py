@@ -132,6 +132,20 @@ class ProjectDefectTypeListView(StrictQueryMixin, ProjectScopedMixin, generics.G
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
+def if_match(request) -> str | None:
+    """The `If-Match` revision a write is conditional on (an image's `revision`, quoted or not); None: none."""
+    value = (request.headers.get("If-Match") or "").strip()
+    if not value or value == "*":
+        return None
+    return value.removeprefix("W/").strip('"')
+
+
+IF_MATCH_HELP = (
+    " Send `If-Match: <revision>` (the image's `revision` when you read it) to make the write conditional: 412, "
+    "with nothing written, when someone else changed the image since."
+)
+
+
 class ImageDetailView(APIView):
     """One image. PATCH `label` / `split` / `defect_type` (owners, labellers); DELETE removes it with its files."""
 
@@ -148,13 +162,16 @@ class ImageDetailView(APIView):
         return Response(s.ImageSerializer(self.get_object(), context={"request": request}).data)
 
     @extend_schema(
-        tags=["images"], request=s.ImageUpdateSerializer, responses={200: s.ImageSerializer, **errors(400, 403, 404)}
+        tags=["images"],
+        request=s.ImageUpdateSerializer,
+        responses={200: s.ImageSerializer, **errors(400, 403, 404, 412)},
+        description="Set `label`, `split` and/or `defect_type`." + IF_MATCH_HELP,
     )
     def patch(self, request, pk):
         image = self.get_object()
         serializer = s.ImageUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.image_update(image=image, **serializer.validated_data)
+        services.image_update(image=image, expected_revision=if_match(request), **serializer.validated_data)
         return Response(
             s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data
         )
@@ -223,10 +240,10 @@ class ImageMaskView(APIView):
     @extend_schema(
         tags=["masks"],
         request={"image/png": OpenApiTypes.BINARY},
-        responses={200: s.ImageSerializer, **errors(400, 403, 404, 413)},
+        responses={200: s.ImageSerializer, **errors(400, 403, 404, 412, 413)},
         description="Body: the PNG itself (`Content-Type: image/png`), same width and height as the image; any "
         "non-zero pixel is a defect. Sets label=defective. A body that is not a PNG is 400 whatever its "
-        "Content-Type; an all-zero mask is 400; a mask of another size is 400.",
+        "Content-Type; an all-zero mask is 400; a mask of another size is 400." + IF_MATCH_HELP,
     )
     def put(self, request, pk):
         image = self.get_object()
@@ -238,12 +255,14 @@ class ImageMaskView(APIView):
         body = request.stream.read() if request.stream is not None else b""
         if not body:
             raise InvalidInput("Send the mask as a PNG request body (Content-Type: image/png).")
-        services.mask_set(image=image, data=body)
+        services.mask_set(image=image, data=body, expected_revision=if_match(request))
         return Response(
             s.ImageSerializer(selectors.image_for_user(request.user, pk), context={"request": request}).data
         )
 
-    @extend_schema(tags=["masks"], responses={204: None, **errors(403, 404)})
+    @extend_schema(
+        tags=["masks"], responses={204: None, **errors(403, 404, 412)}, description="Remove the mask." + IF_MATCH_HELP
+    )
     def delete(self, request, pk):
-        services.mask_delete(image=self.get_object())
+        services.mask_delete(image=self.get_object(), expected_revision=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

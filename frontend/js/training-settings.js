@@ -1,0 +1,64 @@
+// The training page's "Model settings" card: backbone, working resolution, tiling and the test split's share.
+// Each change is one PATCH of the project's settings; the server checks it (the same rules as the API and the
+// admin) and a refused value is explained under the card and the saved one shown again.
+import { get, patch } from "./api.js";
+import { byTestId, disable, showError, toast } from "./dom.js";
+
+const FIELDS = {
+  backbone: { id: "setting-backbone", read: (el) => el.value },
+  image_size: { id: "setting-image-size", read: (el) => el.value.trim() },
+  tiling: { id: "setting-tiling", read: (el) => el.value.trim() },
+  test_fraction: { id: "setting-test-fraction", read: (el) => Number(el.value) },
+};
+
+/** @param {{pid: number, backbones: string[], readOnly: boolean}} o */
+export function modelSettings({ pid, backbones, readOnly }) {
+  const error = byTestId("model-settings-error");
+  const select = byTestId(FIELDS.backbone.id);
+  select.replaceChildren(...backbones.map((name) => new Option(name, name)));
+
+  /** Show saved values: all of them, or just the one named (an answer must not reset a field being edited). */
+  function show(settings, just = null) {
+    for (const [key, f] of Object.entries(FIELDS)) {
+      if (just && key !== just) continue;
+      const el = byTestId(f.id);
+      const value = settings[key];
+      if (key === "backbone" && value && !backbones.includes(value)) select.append(new Option(value, value));
+      el.value = value ?? "";
+      disable(el, readOnly, "Viewers cannot change the settings: an owner can give you the labeller role.");
+    }
+  }
+
+  async function save(key, value) {
+    showError(error, null);
+    try {
+      const project = await patch(`projects/${pid}/`, { settings: { [key]: value } });
+      show(project.settings, key);
+      toast("Setting saved: it applies from the next training.");
+    } catch (err) {
+      showError(error, `Setting not saved: ${err.detail || err.message}`);
+      try {
+        show((await get(`projects/${pid}/`)).settings, key); // the saved value again
+      } catch {
+        // the error above already says what went wrong
+      }
+    }
+  }
+
+  for (const [key, f] of Object.entries(FIELDS)) {
+    const el = byTestId(f.id);
+    el.addEventListener("change", () => {
+      const value = f.read(el);
+      if (key === "test_fraction" && !(value >= 0 && value <= 0.9)) {
+        showError(error, "The test split's share is a number from 0 to 0.9 (0.2 = one new label in five).");
+        return;
+      }
+      if (value === "") {
+        showError(error, `Enter a value (${key === "tiling" ? '"off" for no tiling' : '"auto" to let the studio choose'}).`);
+        return;
+      }
+      save(key, value);
+    });
+  }
+  return { show };
+}
