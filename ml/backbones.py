@@ -16,7 +16,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ml.registry import BACKBONE_INFO, BACKBONES, DEFAULT_LAYERS, OPT_IN, RESMEM_INSTALL, WIDE_RESNET_FILE
+from ml.registry import (  # noqa: F401 - available_backbones is part of this module's interface
+    BACKBONE_INFO,
+    BACKBONES,
+    DEFAULT_LAYERS,
+    OPT_IN,
+    RESMEM_INSTALL,
+    WEIGHTS_ENV,
+    WIDE_RESNET_FILE,
+    available_backbones,
+    packaged_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +36,6 @@ __all__ = ["BACKBONES", "BACKBONE_INFO", "DEFAULT_LAYERS", "FeatureExtractor", "
 
 
 WIDE_RESNET_URL = f"https://download.pytorch.org/models/{WIDE_RESNET_FILE}"
-WEIGHTS_ENV = "ML_WEIGHTS_{name}"
 
 
 class BackboneWeightsError(RuntimeError):
@@ -189,23 +198,17 @@ def backbone_status(name: str) -> tuple[bool, str]:
     if name not in BACKBONE_INFO:
         return False, f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}"
     info = BACKBONE_INFO[name]
-    env = os.environ.get(WEIGHTS_ENV.format(name=name.upper()))
-    if env and Path(env).is_file():
-        return True, f"weights from ${WEIGHTS_ENV.format(name=name.upper())}"
+    missing = f"{name}: weights not installed; {info['install']}. Licence: {info['licence']}."
     if info["package"] is None:
+        env = os.environ.get(WEIGHTS_ENV.format(name=name.upper()))
+        if env and Path(env).is_file():
+            return True, f"weights from ${WEIGHTS_ENV.format(name=name.upper())}"
         cached = Path(torch.hub.get_dir()) / "checkpoints" / WIDE_RESNET_FILE
         if cached.is_file():
             return True, str(cached)
-        return False, f"{name}: weights not installed; {info['install']}. Licence: {info['licence']}."
-    if importlib.util.find_spec(str(info["package"])) is None:
-        return False, f"{name}: weights not installed; {info['install']}. Licence: {info['licence']}."
-    return True, f"package {info['package']} ({info['licence']})"
-
-
-def available_backbones() -> list[str]:
-    """Backbones a project may choose, in registry order: all but the opt-in ones (``ml.registry.OPT_IN``) whose
-    weights package is not installed. (``wide_resnet50_2`` stays listed: its file may be provided at training.)"""
-    return [name for name in BACKBONES if name not in OPT_IN or backbone_status(name)[0]]
+        return False, missing
+    found = packaged_weights(name)
+    return (True, found) if found else (False, missing)
 
 
 def _resmem_file() -> Path:

@@ -56,6 +56,33 @@ OPT_IN = ("resnet152",)
 NON_COMMERCIAL = ("resnet152",)
 
 
+# An environment variable naming a weights file, per backbone: ML_WEIGHTS_RESNET152=/path/to/file.
+WEIGHTS_ENV = "ML_WEIGHTS_{name}"
+
+
+def packaged_weights(name: str) -> str | None:
+    """Where the weights of a backbone that ships them in a package come from, without importing torch: the
+    file ``$ML_WEIGHTS_<NAME>`` names, else the installed package; None when neither is there."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    variable = WEIGHTS_ENV.format(name=name.upper())
+    if os.environ.get(variable) and Path(os.environ[variable]).is_file():
+        return f"weights from ${variable}"
+    package = BACKBONE_INFO[name]["package"]
+    if package is not None and importlib.util.find_spec(str(package)) is not None:
+        return f"package {package} ({BACKBONE_INFO[name]['licence']})"
+    return None
+
+
+def available_backbones() -> list[str]:
+    """Backbones a project may choose, in registry order: all but the opt-in ones (``OPT_IN``) whose weights are
+    not installed. (``wide_resnet50_2`` stays listed: its file may be provided at training.) Imports no torch, so
+    the web process may call it for every page."""
+    return [name for name in BACKBONES if name not in OPT_IN or packaged_weights(name) is not None]
+
+
 def licence_of(name: str) -> str | None:
     info = BACKBONE_INFO.get(name)
     return None if info is None else info["licence"]

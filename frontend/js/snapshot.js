@@ -1,7 +1,9 @@
 // A training snapshot in words: what a run trains on ({images, good, defective, masks, train, test}) and
 // what changed since the previous version ({added, removed, relabelled, masks, moved}; null for a first one).
 
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+import { fmt } from "./dom.js";
+
+const plural = fmt.count;
 
 export function describeCounts(s) {
   const tr = s.train || {};

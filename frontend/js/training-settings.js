@@ -11,6 +11,20 @@ const FIELDS = {
   test_fraction: { id: "setting-test-fraction", read: (el) => Number(el.value) },
 };
 
+/**
+ * PATCH some of the project's settings; the project on success, else null with the reason shown in `errorEl`.
+ * The one save of the training page's settings (this card and the automatic-retraining one).
+ */
+export async function saveSettings(pid, change, errorEl) {
+  showError(errorEl, null);
+  try {
+    return await patch(`projects/${pid}/`, { settings: change });
+  } catch (err) {
+    showError(errorEl, `Setting not saved: ${err.detail || err.message}`);
+    return null;
+  }
+}
+
 /** @param {{pid: number, backbones: string[], readOnly: boolean}} o */
 export function modelSettings({ pid, backbones, readOnly }) {
   const error = byTestId("model-settings-error");
@@ -30,13 +44,11 @@ export function modelSettings({ pid, backbones, readOnly }) {
   }
 
   async function save(key, value) {
-    showError(error, null);
-    try {
-      const project = await patch(`projects/${pid}/`, { settings: { [key]: value } });
+    const project = await saveSettings(pid, { [key]: value }, error);
+    if (project) {
       show(project.settings, key);
       toast("Setting saved: it applies from the next training.");
-    } catch (err) {
-      showError(error, `Setting not saved: ${err.detail || err.message}`);
+    } else {
       try {
         show((await get(`projects/${pid}/`)).settings, key); // the saved value again
       } catch {

@@ -1,11 +1,11 @@
 // /projects/{id}/training/ — one-click training with live progress, loss chart and cancel; automatic
 // retraining settings; model versions with metrics, score histogram, ROC/PR curves, threshold and activation.
 
-import { get, patch, post } from "./api.js";
+import { get, post } from "./api.js";
 import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
 import { lineChart } from "./charts.js";
 import { modelRow, showCurves } from "./training-models.js";
-import { modelSettings } from "./training-settings.js";
+import { modelSettings, saveSettings } from "./training-settings.js";
 import { describeChanges, describeCounts, isUnchanged } from "./snapshot.js";
 
 const cfg = config();
@@ -255,21 +255,17 @@ async function loadProject() {
   }
 }
 
-async function saveSettings(change) {
-  showError(settingsError, null);
-  try {
-    project = await patch(`projects/${pid}/`, { settings: change });
-    await loadStatus();
-    toast("Settings saved.");
-  } catch (err) {
-    showError(settingsError, `Setting not saved: ${err.detail || err.message}`);
-    loadProject();
-  }
+async function saveRetrainSettings(change) {
+  const saved = await saveSettings(pid, change, settingsError);
+  if (!saved) return loadProject(); // the saved values again
+  project = saved;
+  await loadStatus();
+  toast("Settings saved.");
 }
-byTestId("auto-retrain").addEventListener("change", (e) => saveSettings({ auto_retrain: e.target.checked }));
+byTestId("auto-retrain").addEventListener("change", (e) => saveRetrainSettings({ auto_retrain: e.target.checked }));
 byTestId("retrain-after").addEventListener("change", (e) => {
   const v = parseInt(e.target.value, 10);
-  if (v > 0) saveSettings({ retrain_after_labels: v });
+  if (v > 0) saveRetrainSettings({ retrain_after_labels: v });
   else showError(settingsError, "Enter a whole number of labels, at least 1.");
 });
 

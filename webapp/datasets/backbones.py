@@ -2,25 +2,11 @@
 
 
 def available_backbones() -> list[str]:
-    """The ml registry's choices; imported on use so the web process loads torch only when it needs it.
-    Opt-in backbones (``resnet152``, non-commercial weights) appear only once installed (``make resnet152``)."""
-    from ml.backbones import available_backbones as installed
+    """The ml registry's choices (torch-free, so pages may list them). Opt-in backbones (``resnet152``,
+    non-commercial weights) appear only once installed (``make resnet152``)."""
+    from ml.registry import available_backbones as installed
 
     return installed()
-
-
-def listed_backbones() -> list[str]:
-    """The same list as :func:`available_backbones` without importing torch (for pages): the registry's backbones,
-    the opt-in ones only when their weights package is installed."""
-    import importlib.util
-
-    from ml.registry import BACKBONE_INFO, BACKBONES, OPT_IN
-
-    def installed(name: str) -> bool:
-        package = BACKBONE_INFO[name]["package"]
-        return package is not None and importlib.util.find_spec(str(package)) is not None
-
-    return [name for name in BACKBONES if name not in OPT_IN or installed(name)]
 
 
 def backbone_problem(name: str) -> str | None:

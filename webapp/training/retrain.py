@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -111,21 +112,13 @@ def retrain_status(*, project: Project, include_pending: bool = True) -> dict:
         next_mode = TrainingMode.UNSUPERVISED
     # before the first model: labelled good images in the test split measure it but do not train it
     good_test = 0 if has_model else Image.objects.filter(project=project, split=Split.TEST, label=Label.GOOD).count()
-    good_labels = None if has_model else _good_labels_needed(project, until, good_test)
+    good_labels = 0 if has_model else _good_labels_needed(project, until, good_test)
+    counts = _Counts(has_model, good_train, good_test, until, good_labels)
     active = TrainingJob.objects.filter(project=project, status__in=ACTIVE_STATUSES).first()
     last = _last_finished(project)
     # Skipped while a job is active (the gallery polls this every 2 s then; it scans every labelled image).
     pending = snapshots.pending(project) if include_pending and active is None else None
-    state, reason = _decide(
-        project,
-        has_model=has_model,
-        good_train=good_train,
-        until=until,
-        active=active,
-        last=last,
-        good_labels=good_labels,
-        good_test=good_test,
-    )
+    state, reason = _decide(project, counts, active=active, last=last)
     if state == "candidate":
         pending = pending or snapshots.pending(project)
         state, reason = _ready_or_unchanged(pending)
@@ -141,7 +134,7 @@ def retrain_status(*, project: Project, include_pending: bool = True) -> dict:
         "next_run": "retrain" if has_model else "first_model",
         "next_mode": next_mode,
         "labels_until_next_run": until,
-        "good_labels_until_first_model": good_labels,
+        "good_labels_until_first_model": None if has_model else good_labels,
         "last_job": _job_brief(last),
         "pending": pending,
     }
@@ -158,18 +151,17 @@ def _good_labels_needed(project: Project, until: int, good_test: int) -> int:
     return to_test + math.ceil(until / (1.0 - share))
 
 
-def _decide(
-    project: Project,
-    *,
-    has_model: bool,
-    good_train: int,
-    until: int,
-    active,
-    last,
-    good_labels: int | None = None,
-    good_test: int = 0,
-) -> tuple[str, str]:
+class _Counts(NamedTuple):
+    has_model: bool
+    good_train: int  # good images in the train split
+    good_test: int  # good images in the test split (counted before the first model only, else 0)
+    until: int  # first model: good train images still missing; after: labels until the next run
+    good_labels: int  # first model: about how many good labels give those `until` train images
+
+
+def _decide(project: Project, counts: _Counts, *, active, last) -> tuple[str, str]:
     """(state, reason) of every state but `ready`/`unchanged`, which need the snapshot: `candidate` then."""
+    has_model, good_train, good_test, until, good_labels = counts
     if active is not None:
         what = " (automatic retraining)" if active.trigger == Trigger.AUTO else ""
         return "running", f"Training job {active.id}{what} is {active.status}; nothing else starts until it ends."
@@ -178,7 +170,7 @@ def _decide(
     ended = _ended_without_version(last)
     note = f"{ended}. " if ended else ""
     if not has_model and until > 0:
-        labels = _plural(good_labels or until, "more good label")
+        labels = _plural(good_labels, "more good label")
         kept = ""
         if good_test and good_train == 0:
             kept = f" The {_plural(good_test, 'good image')} labelled so far went to the test split, to measure it."

@@ -149,10 +149,10 @@ def reap_lost_jobs(*, project_id: int | None = None) -> list[int]:
     from .retrain import maybe_auto_retrain
 
     failed = fail_stale_jobs(project_id=project_id)
-    for job_id in failed:
-        job_project = TrainingJob.objects.filter(id=job_id).values_list("project_id", flat=True).first()
-        if job_project:
-            maybe_auto_retrain(project_id=job_project)  # starts only when labels arrived during the lost run
+    if failed:
+        projects = TrainingJob.objects.filter(id__in=failed).values_list("project_id", flat=True).distinct()
+        for lost_project in projects:
+            maybe_auto_retrain(project_id=lost_project)  # starts only when labels arrived during the lost run
     return failed
 
 

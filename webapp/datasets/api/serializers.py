@@ -13,6 +13,7 @@ from webapp.core.query import MAX_ID
 from .. import defect_types
 from ..backbones import available_backbones, backbone_problem
 from ..models import Image, ImportJob, Label, Membership, Project, Role, Split
+from ..revisions import revision
 from .resolution import SIZE_HELP, TILING_HELP, ImageSizeField, TilingField
 
 _PLACEHOLDER = 987654321987
@@ -201,8 +202,6 @@ class ImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_revision(self, image: Image) -> str:
-        from webapp.datasets.revisions import revision
-
         return revision(image)
 
     def _url(self, kind: str, pk: int) -> str:
