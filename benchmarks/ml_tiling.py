@@ -7,6 +7,15 @@ same working resolution, untiled or with a tile grid, then scores the test split
 ``Predictor`` (onnxruntime on the CPU). Ratios are against the first row (untiled).
 
     .venv/bin/python benchmarks/ml_tiling.py --images 24 --size 1024 --tilings off 2x2 --threads 2
+
+Weak labels in tiled mode: ``--defective N`` adds N defective training images (pits like the test split's)
+and ``--labels`` trains each tiling once per way of labelling them: ``none`` (unsupervised, good images only),
+``dropped`` (supervised, the defective images left out: what tiled training did with defective images
+without a mask before they formed bags), ``weak`` (supervised, defective without masks: each image's tiles a
+bag, ml/tiling.py) and ``masks`` (supervised, with their masks: the reference).
+
+    .venv/bin/python benchmarks/ml_tiling.py --images 16 --defective 8 --size 1024 --defect 10 --contrast 0.3 \
+        --tilings 2x2 --labels dropped weak masks
 """
 
 from __future__ import annotations
@@ -35,7 +44,10 @@ def texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return img + rng.normal(0, 0.03, img.shape)
 
 
-def write_data(folder: Path, n_train: int, n_test: int, size: int, defect: int, contrast: float) -> tuple[list, list]:
+def write_data(
+    folder: Path, n_train: int, n_test: int, size: int, defect: int, contrast: float, n_defective: int = 0
+) -> tuple[list, list, list]:
+    """(good training samples, test samples, defective training samples with their masks)."""
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -44,22 +56,40 @@ def write_data(folder: Path, n_train: int, n_test: int, size: int, defect: int, 
         Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).convert("RGB").save(path)
         return str(path)
 
-    train = [Sample(save(texture(rng, size), f"train_{i}.png"), 0, None) for i in range(n_train)]
-    test = [Sample(save(texture(rng, size), f"good_{i}.png"), 0, None) for i in range(n_test)]
     y, x = np.mgrid[0:size, 0:size]
-    for i in range(n_test):
+
+    def defective(name: str) -> Sample:
         img = texture(rng, size)
         cy, cx = rng.uniform(defect, size - defect, 2)
         mask = (y - cy) ** 2 + (x - cx) ** 2 <= (defect / 2) ** 2
         img[mask] *= 1.0 - contrast
-        mask_path = folder / f"bad_{i}_mask.png"
+        mask_path = folder / f"{name}_mask.png"
         Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path)
-        test.append(Sample(save(img, f"bad_{i}.png"), 1, str(mask_path)))
-    return train, test
+        return Sample(save(img, f"{name}.png"), 1, str(mask_path))
+
+    train = [Sample(save(texture(rng, size), f"train_{i}.png"), 0, None) for i in range(n_train)]
+    test = [Sample(save(texture(rng, size), f"good_{i}.png"), 0, None) for i in range(n_test)]
+    test += [defective(f"bad_{i}") for i in range(n_test)]
+    return train, test, [defective(f"train_bad_{i}") for i in range(n_defective)]
 
 
-def run(train: list, test: list, image_size: int, tiling: str, epochs: int, out: Path) -> dict:
-    config = TrainConfig.from_preset("fast", image_size=image_size, tiling=tiling, epochs=epochs, device="cpu")
+def labelled(good: list, bad: list, labels: str) -> tuple[str, list]:
+    """(training mode, training samples) for one ``--labels`` choice (module docstring)."""
+    if labels == "none":
+        return "unsupervised", good
+    if labels == "dropped":
+        return "supervised", good
+    if labels == "weak":
+        return "supervised", good + [Sample(s.image_path, 1, None) for s in bad]
+    return "supervised", good + bad
+
+
+def run(
+    train: list, test: list, image_size: int, tiling: str, epochs: int, out: Path, mode: str = "unsupervised"
+) -> dict:
+    config = TrainConfig.from_preset(
+        "fast", mode=mode, image_size=image_size, tiling=tiling, epochs=epochs, device="cpu"
+    )
     started = time.perf_counter()
     result = fit(config, train, out)
     train_s = time.perf_counter() - started
@@ -90,6 +120,8 @@ def main() -> None:
     parser.add_argument("--contrast", type=float, default=0.65, help="share of brightness a pit takes away")
     parser.add_argument("--image-size", type=int, default=256, help="working resolution (one tile)")
     parser.add_argument("--tilings", nargs="+", default=["off", "2x2"])
+    parser.add_argument("--defective", type=int, default=0, help="defective training images (for --labels)")
+    parser.add_argument("--labels", nargs="+", default=["none"], choices=["none", "dropped", "weak", "masks"])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -100,19 +132,28 @@ def main() -> None:
     )
     print(
         f"# {args.images} good {args.size}x{args.size} training images, test {args.test} good + {args.test} "
-        f"defective (pits {args.defect} px wide, {args.contrast:.0%} darker), fast preset, unsupervised, "
-        f"{args.epochs} epochs, tile {args.image_size}x{args.image_size}, overlap 0.25"
+        f"defective (pits {args.defect} px wide, {args.contrast:.0%} darker), {args.defective} defective training "
+        f"images, fast preset, {args.epochs} epochs, tile {args.image_size}x{args.image_size}, overlap 0.25"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        train, test = write_data(Path(tmp) / "data", args.images, args.test, args.size, args.defect, args.contrast)
-        rows = [run(train, test, args.image_size, t, args.epochs, Path(tmp) / t) for t in args.tilings]
+        good, test, bad = write_data(
+            Path(tmp) / "data", args.images, args.test, args.size, args.defect, args.contrast, args.defective
+        )
+        rows = []
+        for tiling in args.tilings:
+            for labels in args.labels:
+                mode, train = labelled(good, bad, labels)
+                row = run(train, test, args.image_size, tiling, args.epochs, Path(tmp) / f"{tiling}-{labels}", mode)
+                rows.append({**row, "labels": labels})
+                print(f"# measured {tiling} {labels}", flush=True)
     base = rows[0]
-    header = "| tiling | model input | train s | x | s/image | x | image AUROC | pixel AUROC | AUPRO |"
+    header = "| tiling | labels | model input | train s | x | s/image | x | image AUROC | pixel AUROC | AUPRO |"
     print(header)
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
-            f"| {r['tiling']} | {r['pixels']} | {r['train_s']:.1f} | {r['train_s'] / base['train_s']:.2f} | "
+            f"| {r['tiling']} | {r['labels']} | {r['pixels']} | {r['train_s']:.1f} | "
+            f"{r['train_s'] / base['train_s']:.2f} | "
             f"{r['infer_s']:.3f} | {r['infer_s'] / base['infer_s']:.2f} | {r['image_auroc']:.3f} | "
             f"{r['pixel_auroc']:.3f} | {r['aupro']:.3f} |"
         )

@@ -195,6 +195,8 @@ class FeatureCache:
         features: one ``N x C_i x h_i x w_i`` float16 tensor per backbone level, on :attr:`device`.
         masks: ``N x 1 x H x W`` at the aggregated feature size, {0, 1}.
         labels: ``N`` float; pixel_valid: ``N`` bool (False for weak labels); entries: the pairs.
+        bags: ``N`` long: the tiles of one weak image in one augmentation share an id >= 0 (``ml.tiling``);
+            -1 for every other entry.
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class FeatureCache:
         labels: torch.Tensor,
         pixel_valid: torch.Tensor,
         entries: list[CacheEntry],
+        bags: torch.Tensor | None = None,
     ) -> None:
         self.device = features[0].device if features else torch.device("cpu")
         self.features = features
@@ -211,6 +214,7 @@ class FeatureCache:
         self.labels = labels.to(self.device)
         self.pixel_valid = pixel_valid.to(self.device)
         self.entries = entries
+        self.bags = torch.full((len(entries),), -1, dtype=torch.long) if bags is None else bags.long().cpu()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -219,6 +223,11 @@ class FeatureCache:
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
         features = [f[idx].to(device, torch.float32, non_blocking=True) for f in self.features]
         return features, self.masks[idx].to(device), self.labels[idx].to(device), self.pixel_valid[idx].to(device)
+
+    def bags_of(self, indices: Sequence[int], device: torch.device) -> torch.Tensor | None:
+        """The bag ids of a batch's entries, or None when the batch holds no bag (the usual case)."""
+        bags = self.bags[list(indices)]
+        return bags.to(device) if bool((bags >= 0).any()) else None
 
     @classmethod
     @torch.no_grad()
@@ -237,7 +246,8 @@ class FeatureCache:
         """Run ``extractor`` over all entries. ``on_batch(done, total)`` is called after every batch (it may
         raise to cancel)."""
         levels: list[list[torch.Tensor]] = []
-        masks, labels, valid = [], [], []
+        masks, labels, valid, bags = [], [], [], []
+        bag_ids: dict[tuple[int, str], int] = {}
         total = len(entries)
         store = torch.device("cpu")
         for start in range(0, total, batch_size):
@@ -251,6 +261,8 @@ class FeatureCache:
                 masks.append(downsample_mask(mask[None], feature_size, mask_cells)[0])
                 labels.append(float(sample.label))
                 valid.append(sample.label == 0 or sample.mask_path is not None)
+                bag = getattr(sample, "bag", -1)
+                bags.append(-1 if bag < 0 else bag_ids.setdefault((bag, entry.augmentation), len(bag_ids)))
             outputs = extractor(torch.stack(images).to(device))
             if not levels:
                 levels = [[] for _ in outputs]
@@ -266,6 +278,7 @@ class FeatureCache:
             torch.tensor(labels),
             torch.tensor(valid),
             list(entries),
+            torch.tensor(bags, dtype=torch.long),
         )
 
 

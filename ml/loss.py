@@ -36,6 +36,11 @@ class SupersimplenetLoss(nn.Module):
 
     Pixels of samples whose mask is unknown (weak labels: defective image without a mask) are left out of
     the two map terms; their image label still trains the score.
+
+    Tiles of a weak image in tiled mode (``bags``: the same id >= 0 for one image's tiles, see ``ml.tiling``) are
+    one defective image together, not each: the score term sees each bag once, through the largest score of
+    its tiles (the tiled inference rule), so the tile that holds the defect is pushed up and the others are
+    left alone. A tile of a bag that synthetic noise made defective is also a known defective sample of its own.
     """
 
     def __init__(self, margin: float = 0.5, gamma: float = 4.0) -> None:
@@ -50,14 +55,35 @@ class SupersimplenetLoss(nn.Module):
         masks: torch.Tensor,
         labels: torch.Tensor,
         pixel_valid: torch.Tensor | None = None,
+        bags: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args:
         map_logits: ``N x 1 x H x W``; score_logits: ``N``; masks: ``N x 1 x H x W`` in {0, 1};
-        labels: ``N``; pixel_valid: ``N`` bool, False where the sample's mask is unknown.
+        labels: ``N``; pixel_valid: ``N`` bool, False where the sample's mask is unknown;
+        bags: ``N`` long, the bag of each sample or -1 (None: no bag).
         """
+        score_logits, labels = image_terms(score_logits, labels, masks, bags)
         if pixel_valid is not None:
             map_logits = map_logits[pixel_valid]
             masks = masks[pixel_valid]
         pixel = truncated_l1(map_logits, masks, self.margin) + focal_loss(map_logits, masks, self.gamma)
         image = focal_loss(score_logits, labels, self.gamma)
         return pixel + image
+
+
+def image_terms(
+    score_logits: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor, bags: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (logit, label) pairs of the score loss: one per sample outside a bag (and per bag tile with a known
+    defect, i.e. a defect pixel in ``masks``), plus one per bag, its tiles' largest logit, labelled defective."""
+    if bags is None or not bool((bags >= 0).any()):
+        return score_logits, labels
+    in_bag = bags >= 0
+    single = ~in_bag | (masks.flatten(1).amax(dim=1) > 0)
+    ids, which = torch.unique(bags[in_bag], return_inverse=True)
+    tile_logits = score_logits[in_bag].float()
+    bag_logits = torch.full((len(ids),), float("-inf"), device=tile_logits.device)
+    bag_logits = bag_logits.scatter_reduce(0, which, tile_logits, reduce="amax")
+    logits = torch.cat((score_logits[single].float(), bag_logits))
+    targets = torch.cat((labels[single].float(), torch.ones_like(bag_logits)))
+    return logits, targets

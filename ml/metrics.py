@@ -296,7 +296,8 @@ def quality_warnings(metrics: dict[str, Any] | None, backbone: str | None = None
             {
                 "code": "inverted",
                 "detail": f"Test image AUROC is {auroc_value:.2f} (< 0.5): this model scores defective test images "
-                "lower than good ones. Do not activate it; add labelled defects (masks) or good images and retrain.",
+                "lower than good ones, worse than chance. The studio does not activate such a version by itself; "
+                "add labelled defects (masks) or good images and retrain.",
             }
         )
     if backbone is not None:

@@ -9,6 +9,10 @@
   random orientation, plus as many good images: 2 x D; the ``fast`` preset stretches it to at least the number
   of good images so that a project with a handful of defects still gets enough optimiser steps.
 
+In tiled mode the tiles of a defective image without a mask form a bag (``ml.tiling``): the sampler treats the
+bag of one orientation as one defective entry, keeps its tiles next to each other in the order, and
+:meth:`EpochSampler.batches` never splits them across batches (the bag's loss needs all of them).
+
 Inverse-frequency sampling of good images (as the authors' loader, after Bozic et al., "Mixed supervision for
 surface-defect detection"): the images drawn least often so far (counted over the whole fit) go first, ties at
 random, so the good images are visited evenly even when one epoch draws fewer good images than there are.
@@ -33,17 +37,38 @@ class EpochSampler:
     def __init__(self, config: TrainConfig, cache: FeatureCache, samples: Sequence[Sample]) -> None:
         self.config = config
         self.size = len(cache)
+        self.bags = cache.bags.tolist()
         self.good = [i for i, e in enumerate(cache.entries) if samples[e.sample_index].label == 0]
-        self.by_sample: dict[int, list[int]] = {}
+        # A defective image -> its units (one per orientation), a unit being its entry or its bag's entries.
+        units: dict[tuple[str, int], dict[int, list[int]]] = {}
         for i, e in enumerate(cache.entries):
-            if samples[e.sample_index].label == 1:
-                self.by_sample.setdefault(e.sample_index, []).append(i)
+            sample = samples[e.sample_index]
+            if sample.label != 1:
+                continue
+            if self.bags[i] >= 0:
+                units.setdefault(("bag", sample.bag), {}).setdefault(self.bags[i], []).append(i)
+            else:
+                units.setdefault(("image", e.sample_index), {})[i] = [i]
+        self.by_sample = {key: list(options.values()) for key, options in units.items()}
         self.defective = sorted(self.by_sample)
         self.drawn = torch.zeros(len(self.good), dtype=torch.float64)
 
     @property
     def supervised(self) -> bool:
         return self.config.mode == "supervised" and bool(self.defective)
+
+    def batches(self, units: Sequence[Sequence[int]]) -> list[list[int]]:
+        """An epoch's units (:meth:`epoch_units`) packed into batches of ``config.batch_size`` entries without
+        splitting a unit: a batch that would cut a bag closes early, a bag larger than a batch is a batch of its
+        own. A lone last entry joins the batch before it: BatchNorm cannot train on a single sample."""
+        out: list[list[int]] = []
+        for unit in units:
+            if not out or len(out[-1]) + len(unit) > self.config.batch_size:
+                out.append([])
+            out[-1].extend(unit)
+        if len(out) > 1 and len(out[-1]) == 1:
+            out[-2].extend(out.pop())
+        return out
 
     def draw_good(self, count: int, generator: torch.Generator) -> list[int]:
         """``count`` good entries, least-drawn first (ties broken at random): over the fit every good image is
@@ -59,10 +84,15 @@ class EpochSampler:
         return picks
 
     def epoch(self, generator: torch.Generator) -> list[int]:
+        """One epoch's cache indices, in order."""
+        return [i for unit in self.epoch_units(generator) for i in unit]
+
+    def epoch_units(self, generator: torch.Generator) -> list[list[int]]:
+        """One epoch in units: an entry, or the entries of a bag (one weak image's tiles, ``ml.tiling``)."""
         if not self.supervised:
-            return torch.randperm(self.size, generator=generator).tolist()
+            return [[i] for i in torch.randperm(self.size, generator=generator).tolist()]
         if self.config.supervised_epoch == "authors":
-            positives = [i for sample in self.defective for i in self.by_sample[sample]]
+            positives = [unit for sample in self.defective for unit in self.by_sample[sample]]
             if self.config.preset == "fast":
                 # A project with a handful of defects: whole extra rounds of them (then a random part of one
                 # round) until half the epoch covers the good images, as the balanced fast epoch does.
@@ -84,9 +114,9 @@ class EpochSampler:
                     sample = self.defective[int(torch.randint(len(self.defective), (1,), generator=generator))]
                 options = self.by_sample[sample]
                 positives.append(options[int(torch.randint(len(options), (1,), generator=generator))])
-        picks = positives + self.draw_good(len(positives), generator)
+        picks = positives + [[i] for i in self.draw_good(len(positives), generator)]
         order = torch.randperm(len(picks), generator=generator).tolist()
-        return [picks[i] for i in order]
+        return [picks[k] for k in order]
 
 
 def epoch_order(

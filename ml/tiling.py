@@ -11,7 +11,10 @@ from the tiles:
 
 Training cuts every training image into the same tiles; a tile of a defective image with a mask is
 defective when its part of the mask has a defect pixel, else good. A defective image *without* a mask
-cannot say which tile holds its defect: in tiled mode it is left out of training (logged).
+cannot say which tile holds its defect, only that one does: its tiles form a *bag* (multiple-instance
+learning). They are trained together, in one batch, and the image-level loss sees the bag once, through
+its largest tile score, the same rule that scores a tiled image at inference (``ml.loss``); a tile of a bag
+trains nothing on its own. A weak label therefore counts in tiled mode as it does untiled.
 
 Settings (``TrainConfig``): ``tiling`` = ``"off"`` | ``"RxC"`` (e.g. ``"2x2"``) | ``"auto"`` and
 ``tile_overlap`` (share of a tile's side shared with its neighbour, default 0.25). ``auto`` picks, per axis,
@@ -134,13 +137,15 @@ def image_scores(grid: TileGrid, tile_scores: torch.Tensor, stitched: torch.Tens
 
 
 class TileSample(NamedTuple):
-    """A training tile: ``box`` = (top, left) of the tile in the image resized to ``grid.full``."""
+    """A training tile: ``box`` = (top, left) of the tile in the image resized to ``grid.full``. ``bag``: for
+    the tiles of a defective image without a mask, the index of that image (module docstring), else -1."""
 
     image_path: str
     label: int
     mask_path: str | None
     box: tuple[int, int]
     full: Size
+    bag: int = -1
 
 
 def tile_samples(samples: Sequence, grid: TileGrid) -> list[TileSample]:
@@ -149,17 +154,14 @@ def tile_samples(samples: Sequence, grid: TileGrid) -> list[TileSample]:
 
     h, w = grid.tile
     out: list[TileSample] = []
-    weak = 0
-    for sample in samples:
+    for index, sample in enumerate(samples):
         if sample.label == 1 and sample.mask_path is None:
-            weak += 1
+            out.extend(TileSample(sample.image_path, 1, None, box, grid.full, index) for box in grid.boxes())
             continue
         mask = load_mask(sample.mask_path, grid.full)[0] if sample.label == 1 else None
         for top, left in grid.boxes():
             label = 0 if mask is None else int(bool(mask[top : top + h, left : left + w].any()))
             out.append(TileSample(sample.image_path, label, sample.mask_path, (top, left), grid.full))
-    if weak:
-        logger.warning("tiled training leaves out %d defective image(s) without a mask", weak)
     return out
 
 

@@ -286,11 +286,7 @@ def fit(
     sampler = EpochSampler(config, cache, samples)
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = sampler.epoch(generator)
-        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        # BatchNorm cannot train on a single sample; fold a lone remainder into the previous batch.
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            batches[-2].extend(batches.pop())
+        batches = sampler.batches(sampler.epoch_units(generator))
         losses = []
         for step, indices in enumerate(batches, start=1):
             check_stop()
@@ -300,7 +296,11 @@ def fit(
             crop = random_crop(config, feature_size, model, generator, masks, labels, pixel_valid)
             with _autocast(config, device):
                 out = model.forward_features(features, masks, labels, generator=generator, crop=crop)
-            loss = criterion(out.map_logits, out.score_logits, out.masks, out.labels, torch.cat((pixel_valid,) * 2))
+            bags = cache.bags_of(indices, device)
+            if bags is not None:  # the perturbed copies of a bag's tiles are a bag of their own
+                bags = torch.cat((bags, bags.where(bags < 0, bags + len(cache))))
+            valid = torch.cat((pixel_valid,) * 2)
+            loss = criterion(out.map_logits, out.score_logits, out.masks, out.labels, valid, bags)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.clip_grad_norm:

@@ -16,6 +16,7 @@ from ml.train import training_entries
 class FakeCache:
     def __init__(self, entries):
         self.entries = entries
+        self.bags = torch.full((len(entries),), -1)  # no tiled bags here (tests/ml/test_weak_tiles.py has them)
 
     def __len__(self):
         return len(self.entries)

@@ -91,8 +91,9 @@ def test_training_tiles_take_their_labels_from_their_part_of_the_mask(tmp_path):
     bad = _image(tmp_path, "bad", defect=(5, 5))  # top-left corner only
     weak = Sample(good.image_path, 1, None)
     tiles = tile_samples([good, bad, weak], grid)
-    assert len(tiles) == 8  # the weak label is left out
-    assert [t.label for t in tiles] == [0, 0, 0, 0, 1, 0, 0, 0]
+    assert [t.label for t in tiles] == [0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]
+    # The weak image's tiles are one bag (its index), defective as a whole, no tile's mask known.
+    assert [t.bag for t in tiles] == [-1] * 8 + [2] * 4 and all(t.mask_path is None for t in tiles[8:])
     image, mask = sample_tensors(tiles[4], grid.tile)
     assert image.shape == (3, 32, 32) and mask.shape == (1, 32, 32) and mask.sum() > 0
     assert sample_tensors(tiles[7], grid.tile)[1].sum() == 0

@@ -10,7 +10,7 @@ from webapp.training import services
 from webapp.training.models import JobStatus, ModelVersion, TrainingJob
 from webapp.training.runner import run_training_job
 
-from .test_training_support import fake_ml, make_image, owner, sent, tproject  # noqa: F401
+from .test_training_support import fake_ml, make_image, owner, owner_client, sent, tproject  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -215,6 +215,23 @@ def test_a_worse_version_stays_available_but_inactive(tproject, fake_ml, sent):
     assert v2.metrics["image_auroc"] == pytest.approx(0.0)
     assert (v1.is_active, v2.is_active) == (True, False)
     assert [name for name, args in sent if name == "training.score_project"] == ["training.score_project"]
+
+
+def test_an_inverted_version_is_never_activated_by_itself_even_the_first(tproject, fake_ml, sent, owner_client):
+    fake_ml.checkpoint_bytes = b"inverted"  # ranks defective test images below good ones: AUROC 0
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v1 = ModelVersion.objects.get(project=tproject, version=1)
+    assert v1.metrics["image_auroc"] == pytest.approx(0.0) and not v1.is_active
+    assert "training.score_project" not in [name for name, _ in sent]  # nothing is scored with it
+    detail = owner_client.get(f"/api/v1/models/{v1.id}/").json()
+    assert [w["code"] for w in detail["warnings"]] == ["inverted"]
+    assert "does not activate such a version by itself" in detail["warnings"][0]["detail"]
+    assert owner_client.get(f"/api/v1/projects/{tproject.id}/").json()["active_model"] is None
+    # A person who knows better may still activate it by hand.
+    assert owner_client.post(f"/api/v1/models/{v1.id}/activate/").status_code == 200
+    assert ModelVersion.objects.get(pk=v1.pk).is_active
 
 
 def test_the_active_version_is_compared_on_todays_test_split(tproject, fake_ml, sent):

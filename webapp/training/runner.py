@@ -24,7 +24,7 @@ from webapp.datasets.models import Image, Label, Project, Split
 from . import engine, evaluation, snapshots
 from .evaluation import METRIC_KEYS  # noqa: F401 - re-exported (serializers)
 from .models import JobStatus, ModelVersion, TrainingJob, TrainingMode
-from .services import activate_version, maybe_auto_retrain
+from .services import activate_version, maybe_auto_retrain, should_activate
 
 logger = logging.getLogger(__name__)
 
@@ -379,17 +379,3 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
         engine.delete_stored(stored)
     logger.info("Training job %s succeeded: model version %s (%s)", job.id, version.version, metrics)
     return JobStatus.SUCCEEDED
-
-
-def should_activate(*, current: ModelVersion | None, new_auroc: float | None, comparison: dict | None) -> bool:
-    """First version, or image AUROC not worse than the active one's on the same test split.
-
-    With no AUROC to compare (the split lacks good or defective images, so neither version has one)
-    the newer model, trained on more labels, wins.
-    """
-    if current is None:
-        return True
-    if new_auroc is None:
-        return True
-    old = comparison["image_auroc"] if comparison else (current.metrics or {}).get("image_auroc")
-    return old is None or new_auroc >= old - 1e-9

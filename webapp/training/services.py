@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ml.metrics import INVERTED_AUROC
 from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.queue import enqueue
 from webapp.datasets.models import Image, Label, Project, Split
@@ -241,6 +242,24 @@ def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
 
 
 @transaction.atomic
+def should_activate(*, current: ModelVersion | None, new_auroc: float | None, comparison: dict | None) -> bool:
+    """First version, or image AUROC not worse than the active one's on the same test split; never an inverted
+    version (test image AUROC below 0.5: it ranks defects below good parts, worse than chance), even the first.
+    Such a version stays available with its warning; a person may still activate it by hand.
+
+    With no AUROC to compare (the split lacks good or defective images, so neither version has one)
+    the newer model, trained on more labels, wins.
+    """
+    if new_auroc is not None and new_auroc < INVERTED_AUROC:
+        return False
+    if current is None:
+        return True
+    if new_auroc is None:
+        return True
+    old = comparison["image_auroc"] if comparison else (current.metrics or {}).get("image_auroc")
+    return old is None or new_auroc >= old - 1e-9
+
+
 def activate_version(*, version: ModelVersion) -> ModelVersion:
     """Make the version the project's active model and score the project's images with it (queue `infer`)."""
     Project.objects.select_for_update().filter(id=version.project_id).first()

@@ -10,7 +10,7 @@ from webapp.core.query import StrictQueryMixin
 from webapp.core.schema import errors
 
 from .. import selectors, services
-from . import serializers as s
+from . import image_serializers as s
 from .base import ProjectScopedMixin
 from .filters import ImageFilter
 

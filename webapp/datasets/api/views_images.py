@@ -21,7 +21,7 @@ from webapp.core.uploads import SpoolUploadsToDisk
 from .. import files, selectors, services
 from ..imaging import content_type_for
 from ..models import Image
-from . import serializers as s
+from . import image_serializers as s
 from .base import ProjectScopedMixin
 from .filters import ImageFilter
 
