@@ -143,3 +143,26 @@ def test_labelling_an_image_good_clears_its_defect_type(api_client, typed):
     assert response.status_code == 200 and response.json()["defect_type"] is None
     assert Image.objects.get(pk=typed["crack"].pk).defect_type is None
     assert Image.objects.get(pk=typed["crack2"].pk).defect_type == "crack"
+
+
+def test_a_type_sent_with_a_new_label_is_kept_and_an_unchanged_label_keeps_the_type(api_client, typed):
+    url = f"/api/v1/images/{typed['crack'].pk}/"
+    # A type sent in the same request is what the request asked for, whatever the label (API: any image may have one).
+    response = api_client.patch(url, {"label": "good", "defect_type": "stain"}, format="json")
+    assert response.status_code == 200 and response.json()["defect_type"] == "stain"
+    assert Image.objects.get(pk=typed["crack"].pk).defect_type == "stain"
+    # Saying "good" again changes nothing, so it does not take the type away.
+    response = api_client.patch(url, {"label": "good"}, format="json")
+    assert response.json()["defect_type"] == "stain"
+    # Back to defective with a type: both are stored.
+    response = api_client.patch(url, {"label": "defective", "defect_type": "crack"}, format="json")
+    assert (response.json()["label"], response.json()["defect_type"]) == ("defective", "crack")
+
+
+def test_a_bulk_relabel_clears_the_types_of_the_images_that_stop_being_defective(api_client, project, typed):
+    body = {"ids": [typed["crack"].pk, typed["good"].pk], "action": "label", "value": "good"}
+    Image.objects.filter(pk=typed["good"].pk).update(defect_type="noted")  # set on a good image by a PATCH
+    response = api_client.post(f"/api/v1/projects/{project.pk}/images/bulk/", body, format="json")
+    assert response.status_code == 200
+    assert Image.objects.get(pk=typed["crack"].pk).defect_type is None
+    assert Image.objects.get(pk=typed["good"].pk).defect_type == "noted"

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _policy_split(project, image) -> str:
-    from webapp.datasets.services import _hash_fraction
+    from webapp.datasets.split_policy import hash_fraction
 
-    return Split.TEST if _hash_fraction(project.pk, image.sha256) < project.test_fraction else Split.TRAIN
+    return Split.TEST if hash_fraction(project.pk, image.sha256) < project.test_fraction else Split.TRAIN
 
 
 def test_new_labels_fill_a_too_small_test_split_first(api_client, project, settings):

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -20,8 +19,8 @@ from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceErro
 from . import files, imaging
 from .models import Image, Label, Mask, Membership, Project, Role, Split
 from .revisions import check_revision
-from .selectors import split_counts
 from .signals import labels_changed
+from .split_policy import policy_splits
 
 logger = logging.getLogger(__name__)
 
@@ -171,32 +170,6 @@ def images_upload(*, project: Project, uploads: Iterable) -> list[UploadResult]:
     return results
 
 
-def _policy_splits(project: Project, label: str, images: list[Image]) -> list[str]:
-    """Splits for images newly labelled `label` (docs/pipeline.md, "Split policy").
-
-    An image goes to test while the test split holds fewer than SPLIT_MIN_TEST_PER_LABEL images of the
-    label (so the label can be measured at all); after that to test with probability
-    `project.test_fraction`, decided by the image's content hash: deterministic, independent of the
-    order of labelling and of past imbalance (an import's 20 test images do not pull new labels to test).
-    """
-    _, test = split_counts(project, label)
-    minimum = settings.SPLIT_MIN_TEST_PER_LABEL
-    splits = []
-    for image in images:
-        if test < minimum or _hash_fraction(project.pk, image.sha256) < project.test_fraction:
-            test += 1
-            splits.append(Split.TEST)
-        else:
-            splits.append(Split.TRAIN)
-    return splits
-
-
-def _hash_fraction(project_id: int, sha256: str) -> float:
-    """A number in [0, 1) fixed by the project and the image bytes."""
-    digest = hashlib.sha256(f"{project_id}:{sha256}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def count_new_labels(project_id: int, count: int) -> None:
     """Feed automatic retraining: bump the project's counter now, tell listeners after commit."""
     if count <= 0:
@@ -208,7 +181,8 @@ def count_new_labels(project_id: int, count: int) -> None:
 def _label_images(*, project: Project, images: list[Image], label: str, split: str | None) -> int:
     """Set `label` (and `split`, when given) on images; returns how many got a new good/defective label.
 
-    Images leaving the defective label lose their mask (a mask only describes defects). Rows are written
+    Images leaving the defective label lose their mask (a mask only describes defects) and their defect type.
+    Rows are written
     with one UPDATE per distinct change, so labelling 10,000 images costs a handful of queries."""
     now = timezone.now()
     newly_labelled = [
@@ -216,10 +190,11 @@ def _label_images(*, project: Project, images: list[Image], label: str, split: s
     ]
     movable = [image for image in newly_labelled if not image.split_locked]
     auto_split: dict[str, list[Image]] = {}
-    for image, chosen in zip(movable, _policy_splits(project, label, movable), strict=True):
+    for image, chosen in zip(movable, policy_splits(project, label, movable), strict=True):
         if image.split != chosen:
             auto_split.setdefault(chosen, []).append(image)
     relabelled = [image for image in images if image.label != label]
+    leaving_defective = [image for image in relabelled if image.label == Label.DEFECTIVE]
     new_labels = len(relabelled) if label != Label.UNLABELED else 0
 
     labeled_at = now if label != Label.UNLABELED else None
@@ -236,8 +211,9 @@ def _label_images(*, project: Project, images: list[Image], label: str, split: s
         for image in moved:
             image.split, image.split_locked = split, True
     if label != Label.DEFECTIVE:
-        typed = [image for image in images if image.defect_type]
-        _update_in_chunks(typed, defect_type=None)  # a good (or unknown) image has no defect type
+        # An image that stops being defective loses its defect type; one whose label stays keeps what was set.
+        typed = [image for image in leaving_defective if image.defect_type]
+        _update_in_chunks(typed, defect_type=None)
         for image in typed:
             image.defect_type = None
         masked = [image for image in images if image.has_mask]
@@ -277,11 +253,6 @@ def image_update(
     `If-Match`): 412 when the image changed since the client read it."""
     image = Image.objects.select_for_update().get(pk=image.pk)
     check_revision(image, expected_revision)
-    if defect_type is not ...:
-        value = (defect_type or "").strip()[:64] or None
-        if value != image.defect_type:
-            image.defect_type = value
-            image.save(update_fields=["defect_type", "updated_at"])
     if label is not None:
         count_new_labels(
             image.project_id, _label_images(project=image.project, images=[image], label=label, split=split)
@@ -289,6 +260,11 @@ def image_update(
     elif split is not None and (image.split != split or not image.split_locked):
         image.split, image.split_locked = split, True
         image.save(update_fields=["split", "split_locked", "updated_at"])
+    if defect_type is not ...:  # after the label: a type sent with a new label is what the request asked for
+        value = (defect_type or "").strip()[:64] or None
+        if value != image.defect_type:
+            image.defect_type = value
+            image.save(update_fields=["defect_type", "updated_at"])
     return image
 
 
