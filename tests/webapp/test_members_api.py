@@ -48,6 +48,21 @@ def test_owners_add_members_by_username_or_email_and_change_roles(api_client, pr
     assert client_for(carol).get(f"/api/v1/projects/{project.pk}/").status_code == 200
 
 
+def test_without_a_role_a_new_member_is_a_labeller_and_an_existing_one_keeps_their_role(api_client, project, user):
+    carol = UserFactory(username="carol")
+    url = f"/api/v1/projects/{project.pk}/members/"
+
+    added = api_client.post(url, {"username": "carol"}, format="json")
+    api_client.post(url, {"username": "carol", "role": "viewer"}, format="json")
+    again = api_client.post(url, {"username": "carol"}, format="json")
+    creator = api_client.post(url, {"username": "alice"}, format="json")
+
+    assert added.status_code == 201 and added.json()["role"] == "labeller"
+    assert again.status_code == 200 and again.json()["role"] == "viewer"  # not quietly made a labeller again
+    assert Membership.objects.get(project=project, user=carol).role == Role.VIEWER
+    assert creator.status_code == 200 and creator.json()["role"] == "owner"
+
+
 def test_adding_a_member_reveals_nothing_about_other_accounts(api_client, project):
     # given an account that is not in the project, an inactive one, and two sharing an e-mail address
     stranger = UserFactory(username="stranger", email="stranger@example.com")

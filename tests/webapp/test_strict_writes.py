@@ -55,3 +55,40 @@ def test_valid_patches_still_work(api_client, project):
     response = api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "good", "defect_type": ""}, format="json")
 
     assert response.status_code == 200 and Image.objects.get(pk=image.pk).label == "good"
+
+
+def test_a_training_job_with_a_misspelt_option_is_400_and_no_job_is_queued(api_client, project):
+    from webapp.training.models import TrainingJob
+
+    response = api_client.post(f"/api/v1/projects/{project.pk}/training-jobs/", {"epoch": 1}, format="json")
+
+    assert response.status_code == 400 and "'epoch'" in response.json()["detail"]
+    assert "mode, preset, epochs" in response.json()["detail"]
+    assert not TrainingJob.objects.filter(project=project).exists()
+
+
+def test_a_member_added_with_an_unknown_field_is_400_and_nobody_is_added(api_client, project):
+    from .factories import UserFactory
+
+    bob = UserFactory(username="bob")
+    body = {"username": "bob", "role": "viewer", "rol": "owner"}
+
+    response = api_client.post(f"/api/v1/projects/{project.pk}/members/", body, format="json")
+
+    assert response.status_code == 400 and "'rol'" in response.json()["detail"]
+    assert not project.memberships.filter(user=bob).exists()
+
+
+def test_a_model_patch_names_unknown_fields_and_points_is_active_to_activate(api_client, project):
+    from .factories import ModelVersionFactory
+
+    version = ModelVersionFactory(project=project, version=1, threshold=0.4, is_active=False)
+    url = f"/api/v1/models/{version.pk}/"
+
+    extra = api_client.patch(url, {"threshold": 0.5, "version": 9}, format="json")
+    active = api_client.patch(url, {"is_active": True}, format="json")
+
+    assert extra.status_code == 400 and "'version'" in extra.json()["detail"]
+    assert active.status_code == 400 and "/activate/" in active.json()["detail"]
+    version.refresh_from_db()
+    assert (version.threshold, version.version, version.is_active) == (0.4, 1, False)

@@ -61,12 +61,15 @@ def project_delete(*, project: Project) -> None:
 
 
 @transaction.atomic
-def member_set(*, project: Project, user: AbstractBaseUser, role: str) -> tuple[Membership, bool]:
-    """Add `user` with `role`, or change the role of an existing member. Returns (membership, created)."""
-    if user.pk == project.owner_id and role != Role.OWNER:
+def member_set(*, project: Project, user: AbstractBaseUser, role: str | None = None) -> tuple[Membership, bool]:
+    """Add `user` with `role` (None: labeller), or change the role of an existing member (None: kept).
+    Returns (membership, created)."""
+    if user.pk == project.owner_id and role not in (None, Role.OWNER):
         raise Conflict("The project's creator stays an owner.")
-    membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
-    if not created and membership.role != role:
+    membership, created = Membership.objects.get_or_create(
+        project=project, user=user, defaults={"role": role or Role.LABELLER}
+    )
+    if not created and role is not None and membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
     return membership, created

@@ -6,12 +6,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.metrics import is_defective
+from webapp.core.api.strict import StrictKeysMixin
 from webapp.core.query import MAX_ID
 
 from .. import defect_types
 from ..models import Image, Label, Split
 from ..revisions import revision
-from .strict import StrictKeysMixin
 
 _PLACEHOLDER = 987654321987
 _DATETIME = serializers.DateTimeField()

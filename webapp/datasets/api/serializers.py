@@ -7,10 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from webapp.core.api.strict import StrictKeysMixin
+
 from ..backbones import available_backbones, backbone_problem
 from ..models import ImportJob, Membership, Project, Role
 from .resolution import SIZE_HELP, TILING_HELP, ImageSizeField, TilingField
-from .strict import StrictKeysMixin
 
 
 class ProjectSettingsSerializer(StrictKeysMixin, serializers.Serializer):
@@ -103,7 +104,7 @@ class MemberSerializer(serializers.ModelSerializer):
 NO_SUCH_USER = "No active user has this user name or e-mail address."
 
 
-class MemberCreateSerializer(serializers.Serializer):
+class MemberCreateSerializer(StrictKeysMixin, serializers.Serializer):
     """Who to add, as the owner types it: a user name or an e-mail address.
 
     `user_id` is only accepted for someone already in the project (to change their role): ids of other
@@ -114,7 +115,8 @@ class MemberCreateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     role = serializers.ChoiceField(
         choices=Role.choices,
-        default=Role.LABELLER,
+        required=False,
+        help_text="Left out: a new member becomes a labeller, an existing member keeps their role.",
         error_messages={"invalid_choice": f'"{{input}}" is not a role; the roles are: {", ".join(Role.values)}.'},
     )
 
@@ -133,7 +135,7 @@ class MemberCreateSerializer(serializers.Serializer):
         found = list(matches[:2])
         if len(found) != 1:  # none, or an e-mail address several accounts share
             raise serializers.ValidationError(NO_SUCH_USER)
-        return {"user": found[0], "role": attrs["role"]}
+        return {"user": found[0], "role": attrs.get("role")}
 
 
 class ImportCreateSerializer(serializers.Serializer):

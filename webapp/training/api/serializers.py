@@ -5,14 +5,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.metrics import is_defective, quality_warnings
+from webapp.core.api.strict import StrictKeysMixin
 
 from ..failures import scrub_paths
-from ..models import InferenceBatch, InferenceItem, ModelVersion, Preset, TrainingJob, TrainingMode
+from ..models import ModelVersion, Preset, TrainingJob, TrainingMode
 from ..retrain import STATES
 from ..runner import METRIC_KEYS
 
 
-class TrainingJobCreateSerializer(serializers.Serializer):
+class TrainingJobCreateSerializer(StrictKeysMixin, serializers.Serializer):
     mode = serializers.ChoiceField(choices=TrainingMode.choices, default=TrainingMode.AUTO)
     preset = serializers.ChoiceField(choices=Preset.choices, default=Preset.FAST)
     epochs = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000)
@@ -228,8 +229,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return version.snapshot
 
 
-class ThresholdSerializer(serializers.Serializer):
+class ThresholdSerializer(StrictKeysMixin, serializers.Serializer):
     threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "is_active" in data:
+            raise serializers.ValidationError(
+                {"is_active": ["A version is activated with POST /api/v1/models/{id}/activate/, not by PATCH."]}
+            )
+        return super().to_internal_value(data)
 
 
 class PredictionSerializer(serializers.Serializer):
@@ -247,63 +255,6 @@ class PredictionSerializer(serializers.Serializer):
 
     def get_heatmap_url(self, prediction) -> str:
         return self.context["request"].build_absolute_uri(reverse("prediction-heatmap", args=[prediction.id]))
-
-
-class PredictResultSerializer(serializers.Serializer):
-    filename = serializers.CharField()
-    score = serializers.FloatField()
-    is_defective = serializers.BooleanField()
-    heatmap_png_base64 = serializers.CharField()
-
-
-class PredictResponseSerializer(serializers.Serializer):
-    model = serializers.IntegerField()
-    results = PredictResultSerializer(many=True)
-
-
-class UploadFilesSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), required=False)
-
-
-class BatchUploadSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), required=False)
-    archive = serializers.FileField(required=False, help_text="A zip of images (folders allowed).")
-    model = serializers.IntegerField(
-        required=False, help_text="Id of the project's model version to score with; the active version when absent."
-    )
-
-
-class InferenceBatchSerializer(serializers.ModelSerializer):
-    project = serializers.IntegerField(source="project_id", read_only=True)
-    model = serializers.IntegerField(source="model_version_id", read_only=True)
-    results_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = InferenceBatch
-        fields = ["id", "project", "model", "status", "total", "done", "failed", "created_at", "finished_at"]
-        fields += ["results_url"]
-        read_only_fields = fields
-
-    def get_results_url(self, batch) -> str:
-        return self.context["request"].build_absolute_uri(reverse("inference-batch-results", args=[batch.id]))
-
-
-class InferenceItemSerializer(serializers.ModelSerializer):
-    is_defective = serializers.SerializerMethodField()
-    heatmap_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = InferenceItem
-        fields = ["id", "filename", "score", "is_defective", "heatmap_url", "error"]
-        read_only_fields = fields
-
-    def get_is_defective(self, item) -> bool | None:
-        return None if item.score is None else is_defective(item.score, item.batch.model_version.threshold)
-
-    def get_heatmap_url(self, item) -> str | None:
-        if not item.heatmap:
-            return None
-        return self.context["request"].build_absolute_uri(reverse("inference-item-heatmap", args=[item.id]))
 
 
 class JobBriefSerializer(serializers.Serializer):

@@ -27,7 +27,7 @@ from webapp.datasets.imaging import check_archive_size
 
 from .. import inference, selectors
 from ..models import InferenceBatch, ModelVersion
-from . import serializers as s
+from . import inference_serializers as s
 from .views import IgnoreFormatQueryNegotiation, ProjectScopedView, _png_response
 
 
