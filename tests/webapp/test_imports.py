@@ -237,6 +237,14 @@ def test_with_the_broker_down_the_job_is_kept_queued(api_client, project, monkey
     assert response.status_code == 503 and "unreachable" in response.json()["detail"]
     assert response.json()["job"]["status"] == "queued" and response.json()["job"]["queue"] == "unavailable"
     assert ImportJob.objects.get(pk=response.json()["id"]).archive.name.startswith("imports/")
+    # Pollers see it too, not only the answer to the POST; once the broker is back beat's sending says "ok".
+    polled = api_client.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    listed = api_client.get(f"/api/v1/projects/{project.pk}/imports/").json()["results"][0]
+    assert polled["queue"] == listed["queue"] == "unavailable" and polled["status"] == "queued"
+    monkeypatch.setattr("webapp.core.queue.enqueue", lambda task, *args: True)
+    ImportJob.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert importer.redispatch_and_reap()["sent"] == 1
+    assert api_client.get(f"/api/v1/imports/{response.json()['id']}/").json()["queue"] == "ok"
 
 
 def test_a_file_that_is_not_a_zip_is_400(api_client, project):

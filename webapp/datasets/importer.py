@@ -48,7 +48,7 @@ STALE_AFTER_S = 600.0
 def import_job_create(*, project: Project, user, archive: UploadedFile) -> ImportJob:
     """Store the uploaded zip, create a queued job and send it to the `infer` queue after commit.
 
-    After the commit `job.queue_ok` tells whether the broker took the task (False: it stays queued)."""
+    After the commit `job.queue` says whether the broker took the task ("unavailable": it stays queued)."""
     imaging.check_archive_size(archive.size)
     archive.seek(0)
     if not zipfile.is_zipfile(archive):
@@ -60,15 +60,18 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
     except BaseException:
         files.delete_quietly([name])
         raise
-    job.queue_ok = None
-    transaction.on_commit(lambda: setattr(job, "queue_ok", dispatch(job)))
+    transaction.on_commit(lambda: dispatch(job))
     return job
 
 
 def dispatch(job: ImportJob) -> bool:
+    """Send the import's task; its `queue` field keeps the answer, so every later GET shows it too."""
     from webapp.core.queue import enqueue
 
-    return enqueue("datasets.import_archive", job.pk)
+    sent = enqueue("datasets.import_archive", job.pk)
+    job.queue = "ok" if sent else "unavailable"
+    ImportJob.objects.filter(pk=job.pk).exclude(queue=job.queue).update(queue=job.queue)
+    return sent
 
 
 def redispatch_and_reap(*, queued_after_s: float = 60.0, stale_after_s: float = STALE_AFTER_S) -> dict:

@@ -145,6 +145,9 @@ class ImportJob(models.Model):
     skipped = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries not imported.")
     errors = models.JSONField(default=list, blank=True, help_text="[{name, reason}] entries that failed.")
     error = models.TextField(blank=True, default="")
+    # Whether the broker took the import's task the last time it was sent: "ok", "unavailable" (it waits for
+    # the broker; beat sends it again) or "" (not sent yet).
+    queue = models.CharField(max_length=12, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

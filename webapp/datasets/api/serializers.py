@@ -3,7 +3,6 @@
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -149,7 +148,10 @@ class ImportJobSerializer(serializers.ModelSerializer):
     kept = serializers.IntegerField(
         read_only=True, help_text="Images already in the project that kept a value a person set over the archive's."
     )
-    queue = serializers.SerializerMethodField(help_text="'ok', 'unavailable' (the job waits for the broker) or null.")
+    queue = serializers.SerializerMethodField(
+        help_text="'ok' (the broker took the task), 'unavailable' (the job waits for the broker; it is sent again "
+        "every minute) or null (not sent yet)."
+    )
 
     class Meta:
         model = ImportJob
@@ -175,7 +177,6 @@ class ImportJobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field({"type": "string", "enum": ["ok", "unavailable"], "nullable": True})
     def get_queue(self, job: ImportJob) -> str | None:
-        queue_ok = getattr(job, "queue_ok", None)
-        return None if queue_ok is None else ("ok" if queue_ok else "unavailable")
+        return job.queue or None

@@ -154,7 +154,7 @@ class ProjectImportListView(StrictQueryMixin, ProjectScopedMixin, generics.Gener
             project=project, user=request.user, archive=serializer.validated_data["archive"]
         )
         data = self.get_serializer(job).data
-        if getattr(job, "queue_ok", True) is False:
+        if job.queue == "unavailable":
             # API.md: 503 when the queue is unreachable; the archive and the job are kept, and the periodic
             # dispatcher sends the import once the queue is back.
             return queue_down(what=f"import {job.id}", obj_id=job.id, key="job", data=data)
