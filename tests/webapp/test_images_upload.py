@@ -112,7 +112,6 @@ def test_the_same_bytes_are_a_duplicate_stored_once(api_client, project, setting
         b"GIF89a" + b"\x00" * 40,
         image_bytes("GIF", mode="P"),
         image_bytes("WEBP"),
-        b"",
     ],
 )
 def test_other_formats_are_415(api_client, project, data):
@@ -120,6 +119,13 @@ def test_other_formats_are_415(api_client, project, data):
 
     assert response.status_code == 415
     assert "Unsupported image format" in response.json()["detail"]
+    assert project.images.count() == 0
+
+
+def test_an_empty_file_is_400_saying_it_is_empty(api_client, project):
+    response = upload(api_client, project, ("x.png", b""))
+
+    assert response.status_code == 400 and response.json()["detail"] == "The file is empty (0 bytes)."
     assert project.images.count() == 0
 
 

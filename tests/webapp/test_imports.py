@@ -247,6 +247,18 @@ def test_with_the_broker_down_the_job_is_kept_queued(api_client, project, monkey
     assert api_client.get(f"/api/v1/imports/{response.json()['id']}/").json()["queue"] == "ok"
 
 
+def test_an_encrypted_entry_is_reported_in_words_and_the_others_are_imported(project, user):
+    from .test_inference_api import encrypted
+
+    archive = encrypted(build_zip({"open.png": tile(1), "secret.png": tile(2)}), only="secret.png")
+
+    job = run(project, user, archive)
+
+    assert job.status == ImportStatus.SUCCEEDED and job.created == 1
+    reason = "The zip entry is encrypted (password-protected); zip the images without a password."
+    assert job.errors == [{"name": "secret.png", "reason": reason}]
+
+
 def test_a_file_that_is_not_a_zip_is_400(api_client, project):
     response = post_archive(api_client, project, b"PK but not really", name="x.zip")
     assert response.status_code == 400 and "not a zip" in response.json()["detail"]

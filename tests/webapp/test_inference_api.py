@@ -77,7 +77,7 @@ def test_predict_refuses_more_than_64_files(project, model, owner_client, fake_m
 
 @pytest.mark.parametrize(
     ("data", "code"),
-    [(b"GIF89a" + b"\x00" * 40, 415), (png()[:40], 400), (b"", 415)],
+    [(b"GIF89a" + b"\x00" * 40, 415), (png()[:40], 400), (b"", 400)],
     ids=["unsupported format", "truncated png", "empty"],
 )
 def test_predict_validates_files_like_uploads(project, model, owner_client, fake_ml, data, code):
@@ -204,6 +204,55 @@ def test_a_damaged_zip_entry_becomes_a_failed_row_and_the_rest_is_scored(project
     items = {i.filename: i for i in InferenceItem.objects.filter(batch_id=batch_id)}
     assert items["b.png"].error and items["b.png"].score is None
     assert not items["a.png"].error and items["a.png"].score is not None
+
+
+def encrypted(archive: bytes, only: str | None = None) -> bytes:
+    """The zip with its entries (or the entry named `only`) marked password-protected (general purpose flag
+    bit 0), as a zip tool writes them."""
+    data = bytearray(archive)
+    # (signature, offset of the flags, offset of the name's length, offset of the name)
+    for signature, flags, length, name in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+        at = data.find(signature)
+        while at != -1:
+            size = int.from_bytes(data[at + length : at + length + 2], "little")
+            if only is None or data[at + name : at + name + size].decode() == only:
+                data[at + flags] |= 0x01
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def test_a_damaged_zip_entry_says_so_in_its_row(project, model, owner_client, fake_ml, sent):
+    good, damaged = png(5, 5, 10), png(6, 6, 90)
+    archive = bytearray(zip_of({"a.png": good, "b.png": damaged}))
+    archive[archive.index(damaged) + len(damaged) // 2] ^= 0xFF
+
+    batch_id = create_batch(owner_client, project, archive=upload("lot.zip", bytes(archive))).json()["id"]
+
+    assert InferenceItem.objects.get(batch_id=batch_id, filename="b.png").error.startswith("The zip entry is damaged")
+
+
+def test_a_batch_whose_every_file_is_refused_is_415_or_400_with_each_reason_and_keeps_nothing(
+    project, model, owner_client, sent
+):
+    gif = b"GIF89a" + b"\x00" * 20
+    only_gif = create_batch(owner_client, project, files=[upload("x.gif", gif)])
+    two_kinds = create_batch(owner_client, project, files=[upload("x.gif", gif), upload("y.png", b"\x89PNG\r\n\x1a\n")])
+    locked = create_batch(owner_client, project, archive=upload("lot.zip", encrypted(zip_of({"a.jpg": png(5, 5, 9)}))))
+
+    assert only_gif.status_code == 415 and "Unsupported image format" in only_gif.json()["detail"]
+    assert two_kinds.status_code == 400 and two_kinds.json()["detail"] == "None of the 2 files was scored."
+    assert [e["filename"] for e in two_kinds.json()["errors"]] == ["x.gif", "y.png"]
+    assert locked.status_code == 400 and "encrypted (password-protected)" in locked.json()["detail"]
+    assert not InferenceBatch.objects.exists() and not InferenceItem.objects.exists()
+    assert [name for name, _ in sent if name == "training.run_inference_chunk"] == []
+
+
+def test_predict_refuses_an_unknown_query_parameter(project, model, owner_client, fake_ml):
+    response = owner_client.post(
+        f"/api/v1/projects/{project.pk}/predict/?threshold=0.2", {"files": [upload("a.png", png(5, 5, 10))]}
+    )
+    assert response.status_code == 400 and "'threshold'" in response.json()["detail"]
+    assert "takes none" in response.json()["detail"]
 
 
 def test_an_archive_over_the_size_limit_is_413(project, model, owner_client, sent, settings):

@@ -90,9 +90,11 @@ def test_bulk_inference_reads_one_file_at_a_time_and_spools_uploads_to_disk(api_
 
     response = api_client.post(f"/api/v1/projects/{project.pk}/inference-batches/", {"files": junk}, format="multipart")
 
-    assert response.status_code == 202, response.json()
-    items = InferenceItem.objects.filter(batch_id=response.json()["id"])
-    assert items.count() == 6 and all("Unsupported image format" in item.error for item in items)
+    # None of them is an image: refused as a whole (415, each file's reason), after reading each one's first bytes.
+    assert response.status_code == 415, response.json()
+    errors = response.json()["errors"]
+    assert len(errors) == 6 and all("Unsupported image format" in e["error"] for e in errors)
+    assert not InferenceItem.objects.exists()
     # Six 2 MiB files sent; the view held less than one of them at any time (they were 12 MiB in memory).
     assert peaks[0] < size, f"peak {peaks[0] / 2**20:.1f} MiB"
 

@@ -26,9 +26,10 @@ class ServiceError(Exception):
 
     status_code = status.HTTP_400_BAD_REQUEST
 
-    def __init__(self, detail: str):
+    def __init__(self, detail: str, **extra):
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra  # more fields of the JSON answer, next to `detail`
 
 
 class InvalidInput(ServiceError):
@@ -61,6 +62,21 @@ class QueueUnavailable(ServiceError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
+def none_accepted(done: str, failures: list[tuple[str, ServiceError]]) -> ServiceError:
+    """The answer to a request whose every file was refused (`failures`: (filename, error) each): one file gets
+    its own error; several get `{detail, errors: [{filename, status, error}]}` with their common status, or 400
+    when they differ. `done`: what would have happened to them ("stored", "scored")."""
+    if len(failures) == 1:
+        return failures[0][1]
+    codes = {error.status_code for _, error in failures}
+    refused = ServiceError(
+        f"None of the {len(failures)} files was {done}.",
+        errors=[{"filename": name, "status": error.status_code, "error": error.detail} for name, error in failures],
+    )
+    refused.status_code = codes.pop() if len(codes) == 1 else status.HTTP_400_BAD_REQUEST
+    return refused
+
+
 def _first_message(value) -> str:
     while isinstance(value, list | dict) and value:
         value = value[0] if isinstance(value, list) else next(iter(value.values()))
@@ -84,7 +100,7 @@ def _request_refusal(exc: SuspiciousOperation) -> Response:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        return Response({"detail": exc.detail, **exc.extra}, status=exc.status_code)
     if isinstance(exc, SuspiciousOperation):
         return _request_refusal(exc)
     if isinstance(exc, Http404):

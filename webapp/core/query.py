@@ -18,8 +18,8 @@ def check_query_params(request, allowed: Iterable[str]) -> None:
     allowed = set(allowed)
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise InvalidInput(f"Unknown query parameter {unknown[0][:80]!r}; this endpoint accepts: {known}.")
+        known = f"this endpoint accepts: {', '.join(sorted(allowed))}" if allowed else "this endpoint takes none"
+        raise InvalidInput(f"Unknown query parameter {unknown[0][:80]!r}; {known}.")
 
 
 def parse_id(value, name: str = "id") -> int:

@@ -8,6 +8,8 @@ training and a browser showing the image all agree.
 
 import io
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,9 +80,31 @@ def check_archive_size(size: int) -> None:
         raise PayloadTooLarge(f"Archive is {size} bytes; the limit is {limit} bytes.")
 
 
+def read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """One entry's bytes, at most MAX_UPLOAD_BYTES (413 past that), or a 400 that says why it cannot be read:
+    password-protected, a compression method zipfile lacks, or damaged (bad CRC, truncated)."""
+    limit = settings.MAX_UPLOAD_BYTES
+    if info.file_size > limit:
+        raise PayloadTooLarge(f"{info.file_size} bytes; the limit is {limit} bytes.")
+    if info.flag_bits & 0x1:
+        raise InvalidInput("The zip entry is encrypted (password-protected); zip the images without a password.")
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(limit + 1)
+    except NotImplementedError:
+        raise InvalidInput("The zip entry uses a compression method the studio cannot read; use deflate.") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, OSError) as exc:
+        raise InvalidInput(f"The zip entry is damaged ({exc or type(exc).__name__}).") from None
+    if len(data) > limit:
+        raise PayloadTooLarge(f"more than {limit} bytes.")
+    return data
+
+
 def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> CheckedImage:
     """Validate and decode image bytes. Raises 413 / 415 / 400 service errors as API.md says."""
     check_size(len(data))
+    if not data:
+        raise InvalidInput("The file is empty (0 bytes).")
     sniffed = sniff_format(data[:16])
     if sniffed is None or (allowed is not None and sniffed[0] not in allowed):
         accepted = ", ".join(allowed) if allowed else "PNG, JPEG, BMP, TIFF"

@@ -179,17 +179,6 @@ def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
 # ---------------------------------------------------------------- running (worker)
 
 
-def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    limit = settings.MAX_UPLOAD_BYTES
-    if info.file_size > limit:
-        raise PayloadTooLarge(f"{info.file_size} bytes; the limit is {limit} bytes.")
-    with archive.open(info) as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"more than {limit} bytes.")
-    return data
-
-
 def run_import(*, job_id: int) -> ImportJob:
     """Import the job's archive. Idempotent: only a queued job is claimed (atomically), so a re-sent or
     re-delivered task for a job that another worker runs, or that finished, does nothing."""
@@ -304,7 +293,7 @@ def _import_one(
     image, created = services.image_create(
         project=job.project,
         filename=PurePosixPath(info.filename).name,
-        data=_read(archive, info),
+        data=imaging.read_zip_entry(archive, info),
         label=known.label if known.split_locked else Label.UNLABELED,
         split=known.split,
         split_locked=known.split_locked,
@@ -318,7 +307,7 @@ def _import_one(
 
     def read_mask() -> bytes:
         try:
-            return _read(archive, mask)
+            return imaging.read_zip_entry(archive, mask)
         except ServiceError:
             raise
         except Exception as exc:  # bad CRC and the like: the mask is reported, the image stays
@@ -344,7 +333,7 @@ def _read_manifest(job: ImportJob, archive: zipfile.ZipFile, info: zipfile.ZipIn
     if info is None:
         return {}
     try:
-        parsed = manifest.parse(info.filename, _read(archive, info))
+        parsed = manifest.parse(info.filename, imaging.read_zip_entry(archive, info))
     except ServiceError as exc:
         job.errors.append({"name": info.filename, "reason": f"{exc.detail} The manifest was ignored."})
         return {}

@@ -12,7 +12,6 @@ import base64
 import logging
 import shutil
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -27,9 +26,16 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from ml.metrics import is_defective, normalise
-from webapp.core.exceptions import Conflict, InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from webapp.core.exceptions import (
+    Conflict,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+    none_accepted,
+)
 from webapp.core.queue import enqueue
-from webapp.datasets.imaging import check_size, open_checked, sniff_format, stored_bytes, to_8bit
+from webapp.datasets.imaging import check_size, open_checked, read_zip_entry, sniff_format, stored_bytes, to_8bit
 from webapp.datasets.models import Image, Project
 
 from . import engine
@@ -116,12 +122,17 @@ class Upload:
     filename: str
     data: bytes | None = None
     file: Any = None
+    problem: ServiceError | None = None  # why the file could not even be read (a damaged or encrypted zip entry)
 
     def read(self) -> bytes:
         """The file's bytes after its size and first bytes were checked (413 / 415 without reading the rest)."""
+        if self.problem is not None:
+            raise self.problem
         if self.data is not None:
             return self.data
         check_size(self.file.size, self.filename)
+        if not self.file.size:
+            raise InvalidInput("The file is empty (0 bytes).")
         self.file.seek(0)
         head = self.file.read(16)
         if sniff_format(head) is None:
@@ -185,13 +196,12 @@ def archive_entries(fileobj) -> Iterator[Upload]:
         if is_link or path.name.startswith(".") or "__MACOSX" in path.parts:
             continue
         try:
-            with archive.open(info) as fh:
-                data = fh.read(settings.MAX_UPLOAD_BYTES + 1)
-        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError):
-            # A damaged, encrypted or oddly compressed entry: empty bytes make it a row with a "corrupt" error
-            # in the results, and the other entries are still scored.
-            logger.warning("Unreadable zip entry %s", info.filename, exc_info=True)
-            data = b""
+            data = read_zip_entry(archive, info)
+        except ServiceError as exc:
+            # A damaged, encrypted, oddly compressed or oversized entry: a row with its reason in the results,
+            # and the other entries are still scored.
+            yield Upload(info.filename, problem=exc)
+            continue
         yield Upload(info.filename, data)
 
 
@@ -219,14 +229,15 @@ def create_inference_batch(
 
     `version` is a version of this project (the caller checked it); the active one when None. A file that
     is no acceptable image becomes an item with its error (counted as done and failed) rather than
-    refusing the whole batch.
+    refusing the whole batch; a batch of nothing but such files is refused (`none_accepted`: 415 when all are
+    of an unsupported format, else 400, with each file's reason) and nothing is kept.
     """
     version = version or active_version(project)
     stored: list[str] = []
     try:
         with transaction.atomic():
             batch = InferenceBatch.objects.create(project=project, model_version=version, created_by=created_by)
-            items, failed = [], 0
+            items, refused = [], []
             chunk = max(1, settings.INFERENCE_CHUNK_SIZE)
             for index, upload in enumerate(uploads):
                 error = name = ""
@@ -234,13 +245,13 @@ def create_inference_batch(
                     data, suffix = _checked_bytes(upload)
                 except ServiceError as exc:
                     error = exc.detail
+                    refused.append((upload.filename, exc))
                 if not error:
                     name = default_storage.save(
                         f"inference/{batch.id}/{index:06d}-{_safe_name(upload.filename)}{suffix}", ContentFile(data)
                     )
                     stored.append(name)
                 data = None  # one file in memory at a time
-                failed += bool(error)
                 items.append(
                     InferenceItem(
                         batch=batch,
@@ -253,12 +264,12 @@ def create_inference_batch(
                 )
             if not items:
                 raise InvalidInput("Send images in `files` or a zip of images in `archive`.")
+            if len(refused) == len(items):  # nothing to score: say why now (as an upload does), keep no batch
+                raise none_accepted("scored", refused)
+            failed = len(refused)
             InferenceItem.objects.bulk_create(items, batch_size=500)
             batch.total = len(items)
             batch.done = batch.failed = failed
-            if failed == len(items):
-                batch.status = JobStatus.SUCCEEDED
-                batch.finished_at = timezone.now()
             batch.save()
     except Exception:
         for name in stored:

@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.core.exceptions import InvalidInput, PayloadTooLarge
+from webapp.core.exceptions import InvalidInput, PayloadTooLarge, none_accepted
 from webapp.core.parsers import SafeJSONParser
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
 from webapp.core.query import StrictQueryMixin
@@ -91,18 +91,7 @@ class ProjectImageListView(StrictQueryMixin, SpoolUploadsToDisk, ProjectScopedMi
         results = services.images_upload(project=project, uploads=uploads)
         failed = [r for r in results if r.error is not None]
         if len(failed) == len(results):
-            if len(results) == 1:
-                raise failed[0].error
-            codes = {r.error.status_code for r in failed}
-            return Response(
-                {
-                    "detail": f"None of the {len(results)} files was stored.",
-                    "errors": [
-                        {"filename": r.filename, "status": r.error.status_code, "error": r.error.detail} for r in failed
-                    ],
-                },
-                status=codes.pop() if len(codes) == 1 else status.HTTP_400_BAD_REQUEST,
-            )
+            raise none_accepted("stored", [(r.filename, r.error) for r in failed])
         context = self.get_serializer_context()
         body = []
         for result in results:

@@ -36,7 +36,7 @@ def _files(request, field: str = "files") -> list[inference.Upload]:
     return [inference.Upload(upload.name, file=upload) for upload in request.FILES.getlist(field)]
 
 
-class PredictView(SpoolUploadsToDisk, ProjectScopedView):
+class PredictView(StrictQueryMixin, SpoolUploadsToDisk, ProjectScopedView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
