@@ -295,6 +295,33 @@ def test_when_the_queue_is_down_the_batch_is_saved_and_sent_later(project, model
     assert services.dispatch_and_reap()["batches"] == [response.json()["id"]]
 
 
+def test_a_batch_whose_chunk_worker_died_is_sent_again_after_a_quiet_spell(
+    project, model, owner_client, fake_ml, sent, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.training import services
+
+    settings.INFERENCE_CHUNK_SIZE = 1
+    files = [upload(f"{i}.png", png(5, 5, 10 * i + 5)) for i in range(3)]
+    batch_id = create_batch(owner_client, project, files=files).json()["id"]
+    run_inference_chunk(batch_id, 0)  # chunk 0 done; the worker scoring chunk 1 is killed, chunk 2 waits behind it
+    sent.clear()
+    assert services.redispatch_inference_batches() == []  # it was just scored: nothing is lost yet
+
+    # Three minutes without any item scored: the chunks left are sent again, and the batch finishes.
+    long_ago = timezone.now() - timedelta(seconds=settings.INFERENCE_STALL_SECONDS + 1)
+    InferenceBatch.objects.filter(id=batch_id).update(dispatched_at=long_ago)
+    InferenceItem.objects.filter(batch_id=batch_id).exclude(processed_at=None).update(processed_at=long_ago)
+    assert services.redispatch_inference_batches() == [batch_id]
+    assert sorted(args[1] for name, args in sent if name == "training.run_inference_chunk") == [1, 2]
+    run_all_chunks(batch_id, sent)
+    polled = owner_client.get(f"/api/v1/inference-batches/{batch_id}/").json()
+    assert (polled["status"], polled["done"], polled["failed"]) == ("succeeded", 3, 0)
+
+
 def test_a_model_that_cannot_be_loaded_fails_the_batch_visibly_instead_of_looping(
     project, model, owner_client, fake_ml, sent, monkeypatch
 ):

@@ -248,6 +248,8 @@ FILES_COLLECT_GRACE_SECONDS = env.float("FILES_COLLECT_GRACE_SECONDS", default=3
 # Inference: images per task chunk, per forward batch, loaded models kept per worker, sync predict cap.
 INFERENCE_CHUNK_SIZE = env.int("INFERENCE_CHUNK_SIZE", default=32)
 INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=16)
+# A running inference batch with no item scored for this long has lost the worker of a chunk: sent again.
+INFERENCE_STALL_SECONDS = env.float("INFERENCE_STALL_SECONDS", default=180.0)
 PREDICTOR_CACHE_SIZE = env.int("PREDICTOR_CACHE_SIZE", default=2)
 PREDICT_MAX_FILES = env.int("PREDICT_MAX_FILES", default=64)
 

@@ -4,6 +4,7 @@ Services raise `ServiceError` subclasses (plain Python, usable outside HTTP: tas
 exception handler below turns them into responses with the status code each one names.
 """
 
+import errno
 import logging
 
 from django.core.exceptions import (
@@ -62,6 +63,40 @@ class QueueUnavailable(ServiceError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
 
+DISK_FULL = (
+    "The server's disk is full: nothing more can be stored until an administrator frees space. "
+    "What was stored before is kept."
+)
+
+
+class InsufficientStorage(ServiceError):
+    """The server's disk (or the database's) is full: 507, the request can be sent again once there is room."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+
+    def __init__(self, detail: str = DISK_FULL, **extra):
+        super().__init__(detail, **extra)
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """True when `exc` (or what caused it: torch wraps the OSError of a checkpoint write) says the disk is full."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, InsufficientStorage):
+            return True
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return True
+        if any(text in str(exc).lower() for text in _DISK_FULL_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def none_accepted(done: str, failures: list[tuple[str, ServiceError]]) -> ServiceError:
     """The answer to a request whose every file was refused (`failures`: (filename, error) each): one file gets
     its own error; several get `{detail, errors: [{filename, status, error}]}` with their common status, or 400
@@ -103,6 +138,9 @@ def api_exception_handler(exc, context):
         return Response({"detail": exc.detail, **exc.extra}, status=exc.status_code)
     if isinstance(exc, SuspiciousOperation):
         return _request_refusal(exc)
+    if is_disk_full(exc):
+        logger.error("Disk full: %s", exc)
+        return Response({"detail": DISK_FULL}, status=status.HTTP_507_INSUFFICIENT_STORAGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):

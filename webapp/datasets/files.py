@@ -5,9 +5,16 @@ Images live at `images/ab/<sha256>.<ext>`, thumbnails at `thumbnails/ab/<sha256>
 only change rows: the file collector (webapp/core/collect.py) deletes files no row, running job or
 model version's snapshot refers to. The one immediate delete is of a file the failing request itself
 just wrote and no row refers to.
+
+A file only ever appears under its final name whole: on a local disk it is written to a temporary name in the
+same folder and linked into place, so a write that fails half-way (a full disk, a killed process) leaves nothing
+under the name. A file found under its name with the wrong size (left by an older, non-atomic write) is not
+trusted: it is written again.
 """
 
 import logging
+import os
+import uuid
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -29,15 +36,52 @@ def mask_name(sha256: str) -> str:
 
 
 def write_once(name: str, data: bytes) -> bool:
-    """Store `data` at exactly `name` unless a file is already there. True when this call wrote it."""
-    if default_storage.exists(name):
+    """Store `data` at exactly `name` unless the same file is already there. True when this call wrote it."""
+    present = default_storage.exists(name)
+    if present and default_storage.size(name) == len(data):
         return False
-    saved = default_storage.save(name, ContentFile(data))
-    if saved != name:
-        # Another request stored the same content at `name` meanwhile; ours is a duplicate copy.
-        default_storage.delete(saved)
-        return False
-    return True
+    if present:
+        logger.warning(
+            "%s is incomplete (%d of %d bytes): writing it again", name, default_storage.size(name), len(data)
+        )
+    try:
+        path = default_storage.path(name)
+    except NotImplementedError:  # object storage: a put is whole or nothing
+        if present:
+            default_storage.delete(name)
+        saved = default_storage.save(name, ContentFile(data))
+        if saved != name:
+            # Another request stored the same content at `name` meanwhile; ours is a duplicate copy.
+            default_storage.delete(saved)
+            return False
+        return True
+    return _write_local(path, data, replace=present)
+
+
+def _write_local(path: str, data: bytes, *, replace: bool) -> bool:
+    """Write to a temporary file beside `path`, then link it into place: `path` is whole or absent."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.{uuid.uuid4().hex}.part"
+    try:
+        with open(temporary, "xb") as handle:
+            handle.write(data)
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)  # fails if the name exists: another request stored the same bytes meanwhile
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: rename (whole or absent all the same)
+            if os.path.exists(path):
+                return False
+            os.replace(temporary, path)
+        return True
+    finally:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
 
 
 def delete_quietly(names) -> None:

@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType, is_disk_full
 
 from . import defect_types, files, imaging, manifest, reimport, services
 from .imaging import EmptyMask
@@ -37,8 +37,13 @@ LAYOUT_SPLITS = {"train": Split.TRAIN, "test": Split.TEST}
 # we do not take is an error, anything else (notes, CSVs) is skipped as not an image.
 IMAGE_LIKE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".avif", ".heic", ".jp2"}
 PROGRESS_EVERY_S = 1.0
-# A running import writes its heartbeat at least every PROGRESS_EVERY_S; one silent this long has lost its worker.
-STALE_AFTER_S = 600.0
+# A running import writes its heartbeat after every image, at most every PROGRESS_EVERY_S; one silent this long
+# has lost its worker (no single image takes two minutes to store).
+STALE_AFTER_S = 120.0
+WORKER_LOST = (
+    "The worker running this import stopped (it was restarted or ran out of memory, or the server's disk filled "
+    "up). Import the archive again: the images already imported are recognised and kept."
+)
 
 
 # ---------------------------------------------------------------- job creation (web request)
@@ -54,7 +59,12 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
     if not zipfile.is_zipfile(archive):
         raise InvalidInput("The archive is not a zip file.")
     archive.seek(0)
-    name = default_storage.save(f"imports/{uuid.uuid4().hex}.zip", archive)
+    intended = f"imports/{uuid.uuid4().hex}.zip"
+    try:
+        name = default_storage.save(intended, archive)
+    except BaseException:
+        files.delete_quietly([intended])  # a save that failed half-way (a full disk) must not keep its part
+        raise
     try:
         job = ImportJob.objects.create(project=project, created_by=user, archive=name, archive_name=archive.name[:255])
     except BaseException:
@@ -62,6 +72,17 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
         raise
     transaction.on_commit(lambda: dispatch(job))
     return job
+
+
+class DiskFullDuringImport(Exception):
+    """The server's disk filled up during an import: it stops there (every further entry would fail alike)."""
+
+    def __init__(self, done: int, total: int):
+        where = f" after {done} of {total} images" if total else ""
+        super().__init__(
+            f"The server's disk is full: the import stopped{where}. Free space, then import the archive "
+            "again: the images already imported are recognised and kept."
+        )
 
 
 def dispatch(job: ImportJob) -> bool:
@@ -83,10 +104,19 @@ def redispatch_and_reap(*, queued_after_s: float = 60.0, stale_after_s: float = 
         status=ImportStatus.QUEUED, created_at__lt=now - timedelta(seconds=queued_after_s)
     ):
         sent += dispatch(job)
-    reaped = ImportJob.objects.filter(
+    return {"sent": sent, "reaped": reap_lost_imports(stale_after_s=stale_after_s)}
+
+
+def reap_lost_imports(*, project_id: int | None = None, stale_after_s: float = STALE_AFTER_S) -> int:
+    """Fail running imports (of one project, or all) whose heartbeat stopped: beat runs it, and so do the
+    requests that show imports, so a lost import is seen as failed even while beat is down."""
+    now = timezone.now()
+    lost = ImportJob.objects.filter(
         status=ImportStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after_s)
-    ).update(status=ImportStatus.FAILED, error="The worker running this import stopped.", finished_at=now)
-    return {"sent": sent, "reaped": reaped}
+    )
+    if project_id is not None:
+        lost = lost.filter(project_id=project_id)
+    return lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now)
 
 
 # ---------------------------------------------------------------- planning
@@ -197,8 +227,13 @@ def run_import(*, job_id: int) -> ImportJob:
         return _end_without_project(job)
     except ServiceError as exc:
         job.status, job.error = ImportStatus.FAILED, exc.detail
+    except DiskFullDuringImport as exc:
+        job.status, job.error = ImportStatus.FAILED, str(exc)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        job.status, job.error = ImportStatus.FAILED, f"Unreadable archive: {exc}"
+        if is_disk_full(exc):
+            job.status, job.error = ImportStatus.FAILED, str(DiskFullDuringImport(0, 0))
+        else:
+            job.status, job.error = ImportStatus.FAILED, f"Unreadable archive: {exc}"
     except Exception as exc:
         logger.exception("Import %s failed", job.pk)
         job.status, job.error = ImportStatus.FAILED, f"Import failed: {exc}"
@@ -268,6 +303,8 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
                 raise ProjectGone() from None
             raise
         except Exception as exc:  # a corrupt entry (bad CRC, encryption, ...) must not stop the others
+            if is_disk_full(exc):  # ... but a full disk stops them all: say so once, not for every entry left
+                raise DiskFullDuringImport(done - 1, len(plan.images)) from exc
             logger.warning("Import %s: entry %s failed", job.pk, info.filename, exc_info=True)
             job.errors.append({"name": info.filename, "reason": str(exc) or exc.__class__.__name__})
         job.progress = done / max(len(plan.images), 1)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from webapp.core.exceptions import Conflict, InvalidInput, NotFound, ServiceError
+from webapp.core.exceptions import Conflict, InsufficientStorage, InvalidInput, NotFound, ServiceError, is_disk_full
 
 from . import files, imaging
 from .models import Image, Label, Mask, Membership, Project, Role, Split
@@ -169,6 +169,13 @@ def images_upload(*, project: Project, uploads: Iterable) -> list[UploadResult]:
             result.duplicate = not created
         except ServiceError as exc:
             result.error = exc
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            # This file was not stored (nothing of it is left: files.write_once); those before it were, and the
+            # answer says so file by file.
+            logger.error("Upload of %s to project %s: disk full", result.filename, project.pk)
+            result.error = InsufficientStorage()
         results.append(result)
     return results
 

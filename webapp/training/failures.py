@@ -13,6 +13,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from webapp.core.exceptions import is_disk_full
+
 GENERIC = (
     "The training stopped because of an unexpected error. Press Train to try again; "
     "if it fails again, show the details to an engineer."
@@ -35,6 +37,10 @@ NO_WEIGHTS = (
     "them, then train again."
 )
 NO_GOOD_IMAGES = "Nothing to train on: the train split holds no image labelled good."
+DISK_FULL = (
+    "The server's disk is full, so the model could not be stored. Ask an administrator to free space (old imports, "
+    "model versions no one uses), then press Train again."
+)
 
 # Any absolute path: a slash not preceded by a word character, ':' or another slash (so relative names
 # and URLs stay), followed by path characters.
@@ -112,6 +118,8 @@ def sentence(exc: BaseException, *, project_id: int | None = None) -> str:
         return NO_WEIGHTS
     if isinstance(exc, MemoryError) or kind == "OutOfMemoryError" or _OOM.search(text):
         return OUT_OF_MEMORY
+    if is_disk_full(exc):
+        return DISK_FULL
     if isinstance(exc, FileNotFoundError):
         return _missing_sentence(exc, project_id)
     if kind in {"UnidentifiedImageError", "DecompressionBombError"} or (

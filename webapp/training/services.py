@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ml.metrics import INVERTED_AUROC
@@ -109,7 +109,8 @@ def cancel_training_job(*, job: TrainingJob) -> TrainingJob:
 
 
 WORKER_LOST = (
-    "The worker running this training stopped answering at {since} (restarted, shut down or out of memory), "
+    "The worker running this training stopped answering at {since} (restarted, shut down, out of memory, or the "
+    "server's disk was full), "
     "so the training was given up. Press Train to try again."
 )
 
@@ -157,10 +158,13 @@ def reap_lost_jobs(*, project_id: int | None = None) -> list[int]:
     return failed
 
 
-def _redispatch(queryset, dispatch, now) -> list[int]:
-    """Send again what was never sent (broker down) or sent long ago (message lost), oldest first."""
+def _redispatch(queryset, dispatch, now, also: Q | None = None) -> list[int]:
+    """Send again what was never sent (broker down) or sent long ago (message lost), and what `also` selects,
+    oldest first."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.TRAINING_REDISPATCH_AFTER_SECONDS)
     never_sent_or_lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+    if also is not None:
+        never_sent_or_lost |= also
     sent = []
     for pk in queryset.filter(never_sent_or_lost).order_by("created_at").values_list("id", flat=True):
         if not dispatch(pk):
@@ -176,10 +180,21 @@ def redispatch_queued_jobs(*, now=None) -> list[int]:
 
 
 def redispatch_inference_batches(*, now=None) -> list[int]:
-    """Batches with unprocessed chunks."""
+    """Batches with unprocessed chunks: never sent, sent long ago, or *stalled*: running, but no item done for
+    INFERENCE_STALL_SECONDS (the worker scoring a chunk was killed; its message comes back only after the
+    broker's visibility timeout). Sending a chunk twice is harmless: an item is scored once."""
     from .inference import dispatch_inference_batch
 
-    return _redispatch(InferenceBatch.objects.filter(status__in=ACTIVE_STATUSES), dispatch_inference_batch, now)
+    now = now or timezone.now()
+    quiet = now - timedelta(seconds=settings.INFERENCE_STALL_SECONDS)
+    active = InferenceBatch.objects.filter(status__in=ACTIVE_STATUSES)
+    stalled = (
+        active.filter(status=JobStatus.RUNNING, dispatched_at__lt=quiet)
+        .annotate(last_done=Max("items__processed_at"))
+        .filter(Q(last_done__isnull=True) | Q(last_done__lt=quiet))
+        .values_list("id", flat=True)
+    )
+    return _redispatch(active, dispatch_inference_batch, now, also=Q(id__in=list(stalled)))
 
 
 def dispatch_and_reap() -> dict:

@@ -138,7 +138,9 @@ class ProjectImportListView(StrictQueryMixin, ProjectScopedMixin, generics.Gener
 
     @extend_schema(tags=["imports"], responses={200: s.ImportJobSerializer(many=True), **errors(400, 404)})
     def get(self, request, project_id):
-        page = self.paginate_queryset(self.get_project().imports.all())
+        project = self.get_project()
+        importer.reap_lost_imports(project_id=project.id)
+        page = self.paginate_queryset(project.imports.all())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -168,4 +170,7 @@ class ImportDetailView(generics.GenericAPIView):
 
     @extend_schema(tags=["imports"], responses={200: s.ImportJobSerializer, **errors(404)})
     def get(self, request, pk):
-        return Response(self.get_serializer(selectors.import_job_for_user(request.user, pk)).data)
+        job = selectors.import_job_for_user(request.user, pk)
+        if importer.reap_lost_imports(project_id=job.project_id):
+            job.refresh_from_db()
+        return Response(self.get_serializer(job).data)
