@@ -102,6 +102,20 @@ def test_unknown_api_paths_are_404_json(api_client):
     assert response.json() == {"detail": "Not found."}
 
 
+def test_an_api_path_without_its_trailing_slash_is_served_not_redirected(api_client, project):
+    from .conftest import mask_png
+    from .factories import ImageFactory
+
+    created = api_client.post("/api/v1/projects", {"name": "No slash"}, format="json")
+    image = ImageFactory(project=project, width=8, height=6)
+    mask = api_client.put(f"/api/v1/images/{image.pk}/mask", mask_png(8, 6), content_type="image/png")
+    missing = api_client.post("/api/v1/nothing-here", {}, format="json")
+
+    assert created.status_code == 201 and created.json()["name"] == "No slash"  # the body was not lost
+    assert mask.status_code == 200 and mask.json()["has_mask"] is True
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+
+
 def test_wrong_methods_are_405_json(api_client):
     response = api_client.put("/api/v1/projects/", {}, format="json")
     assert response.status_code == 405

@@ -214,3 +214,22 @@ def test_deleting_a_project_removes_import_archives_not_yet_imported(
 
     collect_unreferenced()
     assert stored_files(settings.MEDIA_ROOT) == []
+
+
+def test_a_backbone_refusal_lists_the_available_backbones_once(api_client, project):
+    from ml.registry import available_backbones
+
+    url = f"/api/v1/projects/{project.pk}/"
+    unknown = api_client.patch(url, {"settings": {"backbone": "vgg"}}, format="json").json()["detail"]
+    opt_in = api_client.patch(url, {"settings": {"backbone": "resnet152"}}, format="json").json()["detail"]
+
+    listed = f"the available ones are: {', '.join(available_backbones())}."
+    assert unknown.endswith(f"Unknown backbone 'vgg'; {listed}") and unknown.count("choose") == 0
+    if "resnet152" not in available_backbones():  # the opt-in weights are not installed here
+        assert opt_in.startswith("Invalid input. settings: Backbone 'resnet152' is not available (")
+        assert opt_in.endswith(listed)
+
+
+def test_a_bad_id_in_the_gallery_filter_names_the_key_once(api_client, project):
+    detail = api_client.get(f"/api/v1/projects/{project.pk}/images/?ids=1,x").json()["detail"]
+    assert detail.count("ids") == 1 and "'x' is not an id" in detail

@@ -179,3 +179,18 @@ def test_logins_without_a_request_are_not_web_logins(lockout, user):
     from django.contrib.auth import authenticate
 
     assert authenticate(username="alice", password="alice-password-1") == user
+
+
+def test_guessing_tokens_is_throttled_per_address_even_on_protected_endpoints(rates, user):
+    rates(anon="3/minute")
+    client = APIClient()
+    guesses = [client.get("/api/v1/projects/", HTTP_AUTHORIZATION=f"Token {n:040x}").status_code for n in range(3)]
+    refused = client.get("/api/v1/projects/", HTTP_AUTHORIZATION="Token " + "f" * 40)
+
+    assert guesses == [401, 401, 401]
+    assert_throttled(refused)
+    # A working token from the same address is not held back by the guesses.
+    from webapp.core.tokens import token_for_login
+
+    good = APIClient().get("/api/v1/projects/", HTTP_AUTHORIZATION=f"Token {token_for_login(user=user).key}")
+    assert good.status_code == 200

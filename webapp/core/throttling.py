@@ -19,3 +19,15 @@ class LoginRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
+
+
+class RefusedTokenThrottle(SimpleRateThrottle):
+    """Requests with a token that does not work (unknown, revoked, expired), per client address, at the anonymous
+    rate (THROTTLE_ANON_RATE): guessing tokens is throttled like anything else anonymous. DRF checks throttles
+    only after permissions, so the token check itself counts (webapp.core.tokens)."""
+
+    scope = "anon"
+    cache_format = "throttle_refused_token_%(ident)s"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"ident": client_ip(request)}

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 EXPIRED = "Token expired; get a new one with POST /api/v1/auth/token/ (username and password)."
 
@@ -53,7 +53,19 @@ def token_revoke(*, user) -> bool:
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`; an expired key is 401 with a detail that says so."""
+    """`Authorization: Token <key>`; an expired key is 401 with a detail that says so. Refused keys count per
+    address (`RefusedTokenThrottle`): past the anonymous rate the answer is 429, not another try."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            from .throttling import RefusedTokenThrottle
+
+            throttle = RefusedTokenThrottle()
+            if not throttle.allow_request(request, None):
+                raise Throttled(wait=throttle.wait()) from None
+            raise
 
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)

@@ -31,8 +31,8 @@ class IdsField(forms.CharField):
             raise forms.ValidationError(f"At most {MAX_FILTER_IDS} ids.")
         try:
             return [parse_id(part, "ids") for part in parts]
-        except InvalidInput as exc:
-            raise forms.ValidationError(exc.detail) from exc
+        except InvalidInput as exc:  # "ids: 'x' is not an id": the filter's error already names the key
+            raise forms.ValidationError(exc.detail.removeprefix("ids: ")) from exc
 
 
 @extend_schema_field({"type": "string", "pattern": r"^[0-9]+(,[0-9]+)*$"})

@@ -29,11 +29,13 @@ class ProjectSettingsSerializer(StrictKeysMixin, serializers.Serializer):
     def validate_backbone(self, value: str) -> str:
         choices = available_backbones()
         if value not in choices:
-            problem = backbone_problem(value)
-            detail = f" ({problem})" if problem else ""
-            raise serializers.ValidationError(
-                f"Unknown or unavailable backbone{detail}; choose one of {', '.join(choices)}."
-            )
+            from ml.registry import BACKBONES
+
+            available = f"the available ones are: {', '.join(choices)}."
+            if value not in BACKBONES:
+                raise serializers.ValidationError(f"Unknown backbone {value[:80]!r}; {available}")
+            problem = backbone_problem(value) or "not installed"
+            raise serializers.ValidationError(f"Backbone {value!r} is not available ({problem}); {available}")
         return value
 
 
