@@ -149,6 +149,27 @@ def test_a_failing_fit_is_recorded_and_leaves_nothing_half_written(tproject, fak
     assert new_job(tproject).status == JobStatus.QUEUED
 
 
+def test_a_checkpoint_that_does_not_fit_on_the_disk_fails_with_the_reason_and_leaves_no_heatmap(
+    tproject, fake_ml, sent, monkeypatch
+):
+    import errno
+
+    from webapp.training import engine, failures
+
+    def full(src, name):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(engine, "store_file_atomically", full)
+    job = new_job(tproject)
+
+    assert run_training_job(job.id, worker="w") == JobStatus.FAILED
+
+    job.refresh_from_db()
+    assert job.error == failures.DISK_FULL and "No space left" in job.error_detail
+    assert stored("predictions") == [] and stored("models") == []  # the test heatmaps went with it
+    assert not ModelVersion.objects.exists()
+
+
 def test_progress_epoch_and_loss_history_are_written_while_it_runs(tproject, fake_ml, sent):
     job = new_job(tproject)
     seen = []

@@ -161,13 +161,13 @@ def metrics_at_threshold(version: ModelVersion, threshold: float) -> dict | None
     return metrics
 
 
-def store_heatmaps(job_id: int, predictions: list[TestPrediction]) -> dict[int, str]:
-    """Write the test predictions' heatmaps before the version's transaction; image id -> stored name."""
-    return {
-        p.image_id: store_bytes(f"predictions/job-{job_id}/{p.image_id}.png", p.heatmap_png)
-        for p in predictions
-        if p.image_id is not None
-    }
+def store_heatmaps(job_id: int, predictions: list[TestPrediction], into: dict[int, str]) -> dict[int, str]:
+    """Write the test predictions' heatmaps before the version's transaction: image id -> stored name, filled into
+    `into` one by one, so a caller whose write fails half-way (a full disk) knows which ones to delete."""
+    for p in predictions:
+        if p.image_id is not None:
+            into[p.image_id] = store_bytes(f"predictions/job-{job_id}/{p.image_id}.png", p.heatmap_png)
+    return into
 
 
 def save_predictions(version: ModelVersion, predictions: list[TestPrediction], heatmaps: dict[int, str]) -> list[str]:

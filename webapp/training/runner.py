@@ -317,12 +317,18 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
     if metrics["image_auroc"] is not None:
         active, active_auroc = evaluation.active_auroc_on(job.project_id, samples)
     name = f"models/project-{job.project_id}/job-{job.id}-{uuid.uuid4().hex[:8]}.pt"
-    heatmaps = evaluation.store_heatmaps(job.id, evaluated.predictions)
-    engine.store_file_atomically(checkpoint, name)
+    heatmaps: dict[int, str] = {}
 
-    def discard() -> None:
-        for stored in (name, *heatmaps.values()):
+    def discard(*, checkpoint_stored: bool = True) -> None:
+        for stored in (*((name,) if checkpoint_stored else ()), *heatmaps.values()):
             engine.delete_stored(stored)
+
+    try:
+        evaluation.store_heatmaps(job.id, evaluated.predictions, into=heatmaps)
+        engine.store_file_atomically(checkpoint, name)
+    except BaseException:
+        discard(checkpoint_stored=False)  # a failed run leaves no stored file (a full disk, say)
+        raise
 
     unused: list[str] = []
     try:
