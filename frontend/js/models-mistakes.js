@@ -22,7 +22,9 @@ export async function loadMistakes({ cfg, active }) {
     return;
   }
   byTestId("mistakes-note").textContent =
-    `v${active.version} at threshold ${String(Number(Number(active.threshold).toFixed(6)))} on the test split. Click an image to open it in the labeller.`;
+    `v${active.version} at threshold ${String(Number(Number(active.threshold).toFixed(6)))} on today's test split ` +
+    "(its images and labels as they are now; the version's metrics were measured on the split frozen when it " +
+    "trained, so the counts may differ). Click an image to open it in the labeller.";
   await Promise.all(
     KINDS.map(async ({ key, filters }) => {
       const list = byTestId(`${key}-list`);

@@ -101,6 +101,9 @@ def test_mistakes_view_shows_false_positives_and_negatives_with_heatmaps(page, l
     fp = page.get_by_test_id("fp-image")
     expect(fp).to_have_attribute("data-id", str(good[3]))
     expect(page.get_by_test_id("fn-image")).to_have_attribute("data-id", str(bad[3]))
+    # The counts are today's split, not the version's frozen metrics: the note says so.
+    expect(page.get_by_test_id("mistakes-note")).to_contain_text("on today's test split")
+    expect(page.get_by_test_id("mistakes-note")).to_contain_text("frozen when it trained")
     fp.scroll_into_view_if_needed()  # heatmaps are decoded as their tiles come into view
     expect(fp).to_have_attribute("data-heatmap", "drawn")
     fp.locator("a").click()
