@@ -107,12 +107,18 @@ function renderJob() {
   snap.hidden = !job.snapshot;
   // A worker beats every few seconds: a long silence means it may be gone (the job is failed at stale_after)
   const age = job.status === "running" ? job.heartbeat_age_seconds : null;
+  const waiting = job.status === "queued" ? job.queued_seconds : null;
   const stale = byTestId("job-stale");
-  stale.hidden = !(age > 20);
-  stale.textContent = stale.hidden
-    ? ""
-    : `No word from the worker for ${Math.round(age)} s: it may have stopped. ` +
+  stale.hidden = !(age > 20 || waiting > 20);
+  if (stale.hidden) stale.textContent = "";
+  else if (age > 20)
+    stale.textContent =
+      `No word from the worker for ${Math.round(age)} s: it may have stopped. ` +
       `The job is given up after ${Math.round(job.stale_after_seconds)} s of silence, and Train works again.`;
+  else
+    stale.textContent =
+      `Waiting ${fmt.duration(waiting)} for a train worker: a worker trains one job at a time, and other ` +
+      "projects' trainings may be ahead. A job whose message the queue lost is sent again by itself.";
   const failed = job.status === "failed";
   showError(jobError, failed ? `Training failed. ${job.error || "No reason was recorded."}` : null);
   const details = byTestId("job-error-detail");

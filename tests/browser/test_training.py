@@ -305,6 +305,24 @@ def test_a_silent_worker_is_flagged_then_its_job_fails_by_itself_and_train_works
     expect(page.get_by_test_id("train")).to_be_enabled()
 
 
+def test_a_job_waiting_in_the_queue_says_for_how_long_and_why(page, trainable):
+    from datetime import timedelta
+
+    job = TrainingJob.objects.create(project=trainable, status="queued")
+    TrainingJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=4))
+    page.goto(f"/projects/{trainable.pk}/training/")
+
+    expect(page.get_by_test_id("job-status")).to_have_text("queued")
+    waiting = page.get_by_test_id("job-stale")
+    expect(waiting).to_contain_text("Waiting 4 min for a train worker")
+    expect(waiting).to_contain_text("one job at a time")
+
+    # Once a worker takes it, the line goes.
+    TrainingJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
+    expect(page.get_by_test_id("job-status")).to_have_text("running")
+    expect(waiting).to_be_hidden()
+
+
 def test_model_settings_are_changed_on_the_page_and_a_refused_one_says_why(page, trainable, allowed_console_errors):
     project = trainable
     allowed_console_errors.append("status of 400")

@@ -63,6 +63,9 @@ class TrainingJobSerializer(serializers.ModelSerializer):
     stale_after_seconds = serializers.SerializerMethodField(
         help_text="A running job whose heartbeat is older than this is failed as lost (TRAINING_STALE_AFTER_SECONDS)."
     )
+    queued_seconds = serializers.SerializerMethodField(
+        help_text="Queued jobs: seconds since the job was created, waiting for a train worker (null otherwise)."
+    )
 
     class Meta:
         model = TrainingJob
@@ -92,6 +95,7 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "heartbeat_at",
             "heartbeat_age_seconds",
             "stale_after_seconds",
+            "queued_seconds",
             "dispatched_at",
             "dispatch_count",
         ]
@@ -101,6 +105,11 @@ class TrainingJobSerializer(serializers.ModelSerializer):
         if job.status != "running" or job.heartbeat_at is None:
             return None
         return round(max(0.0, (timezone.now() - job.heartbeat_at).total_seconds()), 1)
+
+    def get_queued_seconds(self, job: TrainingJob) -> float | None:
+        if job.status != "queued":
+            return None
+        return round(max(0.0, (timezone.now() - job.created_at).total_seconds()), 1)
 
     def get_stale_after_seconds(self, job: TrainingJob) -> float:
         return float(settings.TRAINING_STALE_AFTER_SECONDS)
