@@ -3,8 +3,8 @@
 The image is resized to a grid of overlapping tiles, each at the working resolution, so the model sees
 ``rows x cols`` times the pixels it sees untiled (a defect a few dozen pixels wide in a 1024 x 1024 image
 covers 4x the feature cells with a 2 x 2 grid than squeezed to 256 x 256). Every tile goes through the
-same network; the tile maps are stitched back (the mean where tiles overlap) and the image score is taken
-from the tiles:
+same network; the tile maps are stitched back (cross-faded where tiles overlap, :meth:`TileGrid.stitch`) and the
+image score is taken from the tiles:
 
 - score ``seg``: the maximum of the stitched map (exactly: ``score == stitched_map.max()``);
 - scores ``cls`` and ``mean``: the largest tile score (an image is as defective as its worst tile).
@@ -88,20 +88,33 @@ class TileGrid:
         tiles = [images[:, :, top : top + h, left : left + w] for top, left in self.boxes()]
         return torch.stack(tiles, dim=1).flatten(0, 1)
 
+    def blend_weights(self) -> torch.Tensor:
+        """``h x w`` weight of a tile's pixels in the stitch: 1 inside, ramping down linearly across the overlap
+        towards the tile's edges (never to 0), so neighbouring tiles cross-fade instead of meeting at a seam."""
+        ramps = []
+        for side, step, count in zip(self.tile, self.step, (self.rows, self.cols), strict=True):
+            overlap = side - step
+            index = torch.arange(side, dtype=torch.float32)
+            distance = torch.minimum(index, side - 1 - index) + 1
+            ramps.append(torch.ones(side) if count == 1 or overlap <= 0 else (distance / (overlap + 1)).clamp(max=1))
+        return ramps[0][:, None] * ramps[1][None, :]
+
     def stitch(self, maps: torch.Tensor) -> torch.Tensor:
-        """``B * count x h x w`` tile maps -> ``B x H x W``: the mean of the tiles covering each pixel.
+        """``B * count x h x w`` tile maps -> ``B x H x W``: each pixel the weighted mean of the tiles covering it
+        (:meth:`blend_weights`: a pixel one tile covers is that tile's value; overlaps cross-fade).
 
         On the maps' own device, with a batch size only the input knows (each tile is padded to the full image
         and summed): the same code runs eagerly and inside the exported ONNX model."""
         (h, w), (full_h, full_w) = self.tile, self.full
         tiles = maps.reshape(-1, self.count, h, w)
+        weights = self.blend_weights().to(maps.device, maps.dtype)
         out = None
         cover = torch.zeros(self.full, dtype=maps.dtype, device=maps.device)
         for k, (top, left) in enumerate(self.boxes()):
             pad = (left, full_w - left - w, top, full_h - top - h)
-            placed = F.pad(tiles[:, k], pad)
+            placed = F.pad(tiles[:, k] * weights, pad)
             out = placed if out is None else out + placed
-            cover[top : top + h, left : left + w] += 1
+            cover[top : top + h, left : left + w] += weights
         return out / cover
 
 

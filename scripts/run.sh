@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DATA_DIR="${DATA_DIR:-$PWD/data}"
 mkdir -p "$DATA_DIR"
+# Each instance serves its own copy of the static files (collected below at start).
+export STATIC_ROOT="${STATIC_ROOT:-$DATA_DIR/static}"
 
 # A deployment keeps its own secret key; a one-machine install generates one once and keeps it in DATA_DIR.
 if [ -z "${SECRET_KEY:-}" ]; then

@@ -26,18 +26,29 @@ def test_tiles_cover_every_pixel_of_the_grid_and_stay_inside_it(rows, cols, tile
         assert (height, width) == (rows * tile[0], cols * tile[1]) and cover.max() == 1
 
 
-def test_cut_then_stitch_gives_the_image_back_and_overlaps_are_averaged():
+def test_cut_then_stitch_gives_the_image_back_and_overlaps_cross_fade_without_a_seam():
     grid = TileGrid(2, 3, (16, 24), 0.25)
     images = torch.rand(2, 1, *grid.full)
     tiles = grid.cut(images)
     assert tiles.shape == (2 * 6, 1, 16, 24)
     torch.testing.assert_close(grid.stitch(tiles[:, 0]), images[:, 0])
-    # constant tiles k -> a pixel covered by tiles {a, b} gets their mean
+    # constant tiles k: a pixel one tile covers keeps its value; across an overlap the value moves from one
+    # tile's to the next one's in small steps (a seam would be one jump from 0 to 1)
     maps = torch.arange(6, dtype=torch.float32).view(6, 1, 1).expand(6, 16, 24).clone()
     stitched = grid.stitch(maps)[0]
     assert stitched[0, 0] == 0 and stitched[-1, -1] == 5
     step_h, step_w = grid.step
-    assert stitched[0, step_w] == pytest.approx(0.5)  # tiles 0 and 1 overlap here
+    overlap = 24 - step_w  # tiles 0 and 1 share columns step_w .. 23
+    across = stitched[0, step_w - 1 : 24 + 1]
+    assert across[0] == 0 and across[-1] == pytest.approx(1.0)
+    assert bool((across.diff() >= 0).all()) and float(across.diff().max()) <= 1 / overlap + 1e-6
+    assert float(stitched[0, step_w + overlap // 2]) == pytest.approx(0.5, abs=1 / overlap)
+    # with no overlap there is nothing to blend: each pixel is its tile's
+    flat = TileGrid(1, 2, (8, 8), 0.0)
+    torch.testing.assert_close(
+        flat.stitch(torch.stack([torch.zeros(8, 8), torch.ones(8, 8)])),
+        torch.cat([torch.zeros(1, 8, 8), torch.ones(1, 8, 8)], dim=2),
+    )
 
 
 def test_the_image_score_is_the_stitched_maps_max_for_seg_and_the_worst_tile_otherwise():
