@@ -57,6 +57,7 @@ export function modelRow(m, { show, shown, reload }) {
           class: "btn",
           "data-testid": "activate",
           onclick: async (e) => {
+            if (isInverted(m) && !window.confirm(invertedQuestion(m))) return;
             e.target.disabled = true;
             try {
               await post(`models/${m.id}/activate/`, {});
@@ -133,3 +134,15 @@ export function showCurves(m) {
   });
 }
 
+/** An inverted version (API warning "inverted": test image AUROC below 0.5) is activated only on a second "yes". */
+function isInverted(m) {
+  return (m.warnings || []).some((w) => w.code === "inverted");
+}
+
+function invertedQuestion(m) {
+  const auroc = m.metrics && m.metrics.image_auroc;
+  return (
+    `Version ${m.version} scores defective test images lower than good ones (image AUROC ${fmt.metric(auroc)}): ` +
+    "its verdicts and its worst-first order would be wrong. Activate it anyway?"
+  );
+}

@@ -109,6 +109,32 @@ def test_activate_an_older_version(page, trainable):
     assert v1.is_active
 
 
+def test_activating_an_inverted_version_asks_first(page, trainable):
+    project = trainable
+    ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
+    inverted = prepared_model(project, scores={i: 0.3 for i in ids}, version=1, active=False)
+    ModelVersion.objects.filter(pk=inverted.pk).update(metrics={**inverted.metrics, "image_auroc": 0.31})
+    page.goto(f"/projects/{project.pk}/training/")
+    row = page.locator(f'[data-testid="model-row"][data-id="{inverted.pk}"]')
+    expect(row.get_by_test_id("warning-inverted")).to_be_visible()
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    row.get_by_test_id("activate").click()
+    expect(row.get_by_test_id("activate")).to_be_enabled()
+    assert not ModelVersion.objects.get(pk=inverted.pk).is_active  # "no": nothing changed
+    assert "image AUROC 0.310" in questions[0] and "Activate it anyway?" in questions[0]
+
+    page.once("dialog", lambda d: answer(d, True))
+    row.get_by_test_id("activate").click()
+    expect(row.get_by_test_id("active-badge")).to_be_visible()
+    assert ModelVersion.objects.get(pk=inverted.pk).is_active
+
+
 def test_cancel_a_queued_job_and_conflicts_are_explained(page, trainable, allowed_console_errors):
     project = trainable
     page.goto(f"/projects/{project.pk}/training/")
