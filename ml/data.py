@@ -215,6 +215,7 @@ class FeatureCache:
         self.pixel_valid = pixel_valid.to(self.device)
         self.entries = entries
         self.bags = torch.full((len(entries),), -1, dtype=torch.long) if bags is None else bags.long().cpu()
+        self.has_bags = bool((self.bags >= 0).any())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -226,6 +227,8 @@ class FeatureCache:
 
     def bags_of(self, indices: Sequence[int], device: torch.device) -> torch.Tensor | None:
         """The bag ids of a batch's entries, or None when the batch holds no bag (the usual case)."""
+        if not self.has_bags:  # every untiled training: no per-step work
+            return None
         bags = self.bags[list(indices)]
         return bags.to(device) if bool((bags >= 0).any()) else None
 

@@ -38,12 +38,11 @@ def mask_name(sha256: str) -> str:
 def write_once(name: str, data: bytes) -> bool:
     """Store `data` at exactly `name` unless the same file is already there. True when this call wrote it."""
     present = default_storage.exists(name)
-    if present and default_storage.size(name) == len(data):
-        return False
     if present:
-        logger.warning(
-            "%s is incomplete (%d of %d bytes): writing it again", name, default_storage.size(name), len(data)
-        )
+        size = default_storage.size(name)
+        if size == len(data):
+            return False
+        logger.warning("%s is incomplete (%d of %d bytes): writing it again", name, size, len(data))
     try:
         path = default_storage.path(name)
     except NotImplementedError:  # object storage: a put is whole or nothing

@@ -69,7 +69,10 @@ def content_type_for(name: str) -> str:
 
 
 def check_size(size: int, what: str = "File") -> None:
+    """413 over MAX_UPLOAD_BYTES; 400 for an empty file (nothing to check the format of)."""
     limit = settings.MAX_UPLOAD_BYTES
+    if size == 0:
+        raise InvalidInput("The file is empty (0 bytes).")
     if size > limit:
         raise PayloadTooLarge(f"{what} is {size} bytes; the limit is {limit} bytes.")
 
@@ -103,8 +106,6 @@ def read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 def open_checked(data: bytes, *, allowed: tuple[str, ...] | None = None) -> CheckedImage:
     """Validate and decode image bytes. Raises 413 / 415 / 400 service errors as API.md says."""
     check_size(len(data))
-    if not data:
-        raise InvalidInput("The file is empty (0 bytes).")
     sniffed = sniff_format(data[:16])
     if sniffed is None or (allowed is not None and sniffed[0] not in allowed):
         accepted = ", ".join(allowed) if allowed else "PNG, JPEG, BMP, TIFF"

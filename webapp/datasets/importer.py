@@ -23,7 +23,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from webapp.core.exceptions import InvalidInput, PayloadTooLarge, ServiceError, UnsupportedMediaType, is_disk_full
+from webapp.core.exceptions import (
+    InsufficientStorage,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+    is_disk_full,
+)
 
 from . import defect_types, files, imaging, manifest, reimport, services
 from .imaging import EmptyMask
@@ -74,15 +81,13 @@ def import_job_create(*, project: Project, user, archive: UploadedFile) -> Impor
     return job
 
 
-class DiskFullDuringImport(Exception):
+def disk_full(done: int = 0, total: int = 0) -> InsufficientStorage:
     """The server's disk filled up during an import: it stops there (every further entry would fail alike)."""
-
-    def __init__(self, done: int, total: int):
-        where = f" after {done} of {total} images" if total else ""
-        super().__init__(
-            f"The server's disk is full: the import stopped{where}. Free space, then import the archive "
-            "again: the images already imported are recognised and kept."
-        )
+    where = f" after {done} of {total} images" if total else ""
+    return InsufficientStorage(
+        f"The server's disk is full: the import stopped{where}. Free space, then import the archive "
+        "again: the images already imported are recognised and kept."
+    )
 
 
 def dispatch(job: ImportJob) -> bool:
@@ -116,6 +121,8 @@ def reap_lost_imports(*, project_id: int | None = None, stale_after_s: float = S
     )
     if project_id is not None:
         lost = lost.filter(project_id=project_id)
+    if not lost.exists():  # the usual answer, and a read: a poll must not take the database's write lock
+        return 0
     return lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now)
 
 
@@ -227,13 +234,9 @@ def run_import(*, job_id: int) -> ImportJob:
         return _end_without_project(job)
     except ServiceError as exc:
         job.status, job.error = ImportStatus.FAILED, exc.detail
-    except DiskFullDuringImport as exc:
-        job.status, job.error = ImportStatus.FAILED, str(exc)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        if is_disk_full(exc):
-            job.status, job.error = ImportStatus.FAILED, str(DiskFullDuringImport(0, 0))
-        else:
-            job.status, job.error = ImportStatus.FAILED, f"Unreadable archive: {exc}"
+        reason = disk_full().detail if is_disk_full(exc) else f"Unreadable archive: {exc}"
+        job.status, job.error = ImportStatus.FAILED, reason
     except Exception as exc:
         logger.exception("Import %s failed", job.pk)
         job.status, job.error = ImportStatus.FAILED, f"Import failed: {exc}"
@@ -304,7 +307,7 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
             raise
         except Exception as exc:  # a corrupt entry (bad CRC, encryption, ...) must not stop the others
             if is_disk_full(exc):  # ... but a full disk stops them all: say so once, not for every entry left
-                raise DiskFullDuringImport(done - 1, len(plan.images)) from exc
+                raise disk_full(done - 1, len(plan.images)) from exc
             logger.warning("Import %s: entry %s failed", job.pk, info.filename, exc_info=True)
             job.errors.append({"name": info.filename, "reason": str(exc) or exc.__class__.__name__})
         job.progress = done / max(len(plan.images), 1)

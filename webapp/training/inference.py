@@ -131,8 +131,6 @@ class Upload:
         if self.data is not None:
             return self.data
         check_size(self.file.size, self.filename)
-        if not self.file.size:
-            raise InvalidInput("The file is empty (0 bytes).")
         self.file.seek(0)
         head = self.file.read(16)
         if sniff_format(head) is None:
