@@ -153,19 +153,37 @@ def per_defect_type(
 
     ``recall``: the share of that type's images with ``score >= threshold`` (None without a threshold).
     ``image_auroc``: that type's images against every good image (None without good images).
-    Good images and defective images without a type (None or "") belong to no type: they are under no key.
+    Good images and defective images without a type (None or "") belong to no type: they are under no key
+    (``untyped_defects`` measures the latter).
     """
+    s, y = _scores_and_labels(scores, labels, defect_types)
+    kinds = sorted({t for t, label in zip(defect_types, y, strict=True) if label == 1 and t})
+    pairs = list(zip(defect_types, y, strict=True))
+    return {kind: _defect_group(s, y, [label == 1 and t == kind for t, label in pairs], threshold) for kind in kinds}
+
+
+def untyped_defects(
+    scores: Sequence[float], labels: Sequence[int], defect_types: Sequence[str | None], threshold: float | None
+) -> dict[str, Any] | None:
+    """``{count, recall, image_auroc}`` over the defective images that have no defect type, as ``per_defect_type``
+    measures one type; None when every defective image has a type (or there is none)."""
+    s, y = _scores_and_labels(scores, labels, defect_types)
+    chosen = [label == 1 and not t for t, label in zip(defect_types, y, strict=True)]
+    return _defect_group(s, y, chosen, threshold) if any(chosen) else None
+
+
+def _scores_and_labels(scores, labels, defect_types) -> tuple[np.ndarray, np.ndarray]:
     s, y = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(labels).ravel().astype(int)
     if not (s.size == y.size == len(defect_types)):
         raise ValueError(f"{s.size} scores, {y.size} labels and {len(defect_types)} defect types")
-    good = s[y == 0]
-    result: dict[str, dict[str, Any]] = {}
-    for kind in sorted({t for t, label in zip(defect_types, y, strict=True) if label == 1 and t}):
-        mine = s[[label == 1 and t == kind for t, label in zip(defect_types, y, strict=True)]]
-        recall = None if threshold is None else sum(is_defective(v, threshold) for v in mine) / mine.size
-        auroc_value = auroc(np.r_[good, mine], np.r_[np.zeros(good.size), np.ones(mine.size)]) if good.size else None
-        result[kind] = {"count": int(mine.size), "recall": recall, "image_auroc": auroc_value}
-    return result
+    return s, y
+
+
+def _defect_group(s: np.ndarray, y: np.ndarray, chosen: list[bool], threshold: float | None) -> dict[str, Any]:
+    good, mine = s[y == 0], s[chosen]
+    recall = None if threshold is None else sum(is_defective(v, threshold) for v in mine) / mine.size
+    auroc_value = auroc(np.r_[good, mine], np.r_[np.zeros(good.size), np.ones(mine.size)]) if good.size else None
+    return {"count": int(mine.size), "recall": recall, "image_auroc": auroc_value}
 
 
 def aupro(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], max_fpr: float = 0.3) -> float | None:

@@ -90,23 +90,27 @@ function versionRow(m) {
   );
 }
 
+function perTypeRow(type, t, label) {
+  return h(
+    "tr",
+    { "data-testid": "per-type-row", "data-type": type },
+    h("td", {}, label),
+    h("td", { class: "num" }, String(t.count ?? "–")),
+    h("td", { class: "num" }, fmt.metric(t.recall)),
+    h("td", { class: "num" }, fmt.metric(t.image_auroc)),
+  );
+}
+
 function perTypeTable(m) {
   const body = byTestId("per-type-table").querySelector("tbody");
   const empty = byTestId("per-type-empty");
   const types = (m && m.metrics && m.metrics.per_defect_type) || null;
+  const untyped = (m && m.metrics && m.metrics.untyped_defects) || null;
   const entries = types ? Object.entries(types).sort((a, b) => a[0].localeCompare(b[0])) : [];
-  body.replaceChildren(
-    ...entries.map(([type, t]) =>
-      h(
-        "tr",
-        { "data-testid": "per-type-row", "data-type": type },
-        h("td", {}, h("span", { class: "badge badge-type" }, type)),
-        h("td", { class: "num" }, String(t.count ?? "–")),
-        h("td", { class: "num" }, fmt.metric(t.recall)),
-        h("td", { class: "num" }, fmt.metric(t.image_auroc)),
-      ),
-    ),
-  );
+  // The defective test images without a type get a row of their own, so the counts add up to the test split's.
+  const rows = entries.map(([type, t]) => perTypeRow(type, t, h("span", { class: "badge badge-type" }, type)));
+  if (entries.length && untyped) rows.push(perTypeRow("", untyped, h("em", { class: "muted" }, "no type")));
+  body.replaceChildren(...rows);
   empty.hidden = entries.length > 0;
   empty.textContent = !m
     ? ""

@@ -33,6 +33,7 @@ def two_versions(logged_in):
             "crack": {"count": 3, "recall": 2 / 3, "image_auroc": 0.9},
             "scratch": {"count": 1, "recall": 1.0, "image_auroc": None},
         },
+        "untyped_defects": {"count": 2, "recall": 0.5, "image_auroc": 0.75},
     }
     m2.save()
     return project, m1, m2, good, bad
@@ -50,8 +51,12 @@ def test_versions_metrics_per_type_and_export_with_size(page, logged_in, two_ver
     expect(rows).to_have_count(2)
     v2 = page.locator('[data-testid="version-row"][data-version="2"]')
     expect(v2.locator('[data-metric="image_auroc"]')).to_have_text("0.940")
-    expect(page.get_by_test_id("per-type-row")).to_have_count(2)
+    expect(page.get_by_test_id("per-type-row")).to_have_count(3)
     expect(page.locator('[data-testid="per-type-row"][data-type="crack"]')).to_contain_text("0.667")
+    # the defects without a type have the last row, so the counts add up to the test split's
+    untyped = page.get_by_test_id("per-type-row").last
+    expect(untyped).to_contain_text("no type")
+    expect(untyped).to_contain_text("0.750")
 
     with page.expect_download() as info:
         v2.get_by_test_id("export-onnx").click()

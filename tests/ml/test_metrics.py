@@ -14,6 +14,7 @@ from ml.metrics import (
     per_defect_type,
     select_threshold,
     threshold_between,
+    untyped_defects,
 )
 
 
@@ -219,3 +220,16 @@ def test_per_defect_type_counts_recall_and_auroc_per_type_with_nulls_where_unmea
     assert per_defect_type([0.1], [0], [None], threshold=0.5) == {}
     with pytest.raises(ValueError):
         per_defect_type([0.1, 0.2], [0, 1], ["pit"], threshold=0.5)
+
+
+def test_untyped_defects_are_measured_as_one_more_type_so_the_table_adds_up():
+    scores = [0.1, 0.3, 0.9, 0.5, 0.2, 0.7, 0.95]
+    labels = [0, 0, 1, 1, 1, 1, 1]
+    types = [None, None, "scratch", "scratch", "pit", None, ""]  # None and "" both mean "no type"
+    untyped = untyped_defects(scores, labels, types, threshold=0.8)
+    # 0.7 and 0.95: one at or above 0.8; both above every good score
+    assert untyped == {"count": 2, "recall": 0.5, "image_auroc": 1.0}
+    typed = per_defect_type(scores, labels, types, threshold=0.8)
+    assert untyped["count"] + sum(t["count"] for t in typed.values()) == sum(labels)
+    assert untyped_defects(scores, labels, ["a", "a", "b", "b", "c", "d", "e"], threshold=0.5) is None
+    assert untyped_defects([0.1], [0], [None], threshold=0.5) is None  # a good image has no type either

@@ -275,6 +275,16 @@ def test_a_missing_archive_is_400(api_client, project):
     assert response.status_code == 400 and "archive" in response.json()["detail"]
 
 
+def test_two_archives_in_one_request_are_400_and_neither_is_imported(api_client, project):
+    """Taking one of them silently would leave the client guessing which lot it imported."""
+    parts = [SimpleUploadedFile(name, build_zip({name + ".png": tile(n)})) for n, name in enumerate(["a", "b"], 1)]
+
+    response = api_client.post(f"/api/v1/projects/{project.pk}/imports/", {"archive": parts}, format="multipart")
+
+    assert response.status_code == 400 and "one 'archive' file per request; this one has 2" in response.json()["detail"]
+    assert ImportJob.objects.count() == 0
+
+
 def test_import_permissions(project, member_client, outsider_client, api_client, user):
     job = run(project, user, build_zip({"a.png": tile(1)}))
 

@@ -265,6 +265,15 @@ def test_an_archive_over_the_size_limit_is_413(project, model, owner_client, sen
     assert not InferenceBatch.objects.exists()
 
 
+def test_two_archives_in_one_batch_are_400_and_no_batch_is_kept(project, model, owner_client, sent):
+    parts = [upload(f"{name}.zip", zip_of({f"{name}.png": png(5, 5, n)})) for n, name in enumerate("ab", 1)]
+
+    response = create_batch(owner_client, project, archive=parts)
+
+    assert response.status_code == 400 and "this one has 2" in response.json()["detail"]
+    assert not InferenceBatch.objects.exists()
+
+
 def test_a_corrupt_zip_is_400(project, model, owner_client, sent):
     response = create_batch(owner_client, project, archive=upload("lot.zip", b"PK\x03\x04 nope"))
     assert response.status_code == 400

@@ -22,6 +22,8 @@ def test_an_image_patch_with_an_unknown_or_read_only_field_is_400_and_changes_no
     assert response.status_code == 400
     detail = response.json()["detail"]
     assert named in detail and "label, split, defect_type" in detail
+    # The refusal is filed under the unknown key itself, as any field error is, so a client can point at it.
+    assert list(response.json()["errors"]) == [named.strip("'")]
     image.refresh_from_db()
     assert image.label == "unlabeled" and image.width != 5
 
@@ -35,6 +37,7 @@ def test_a_project_patch_with_a_misspelt_field_or_setting_is_400_and_changes_not
     assert typo.status_code == 400 and "'nmae'" in typo.json()["detail"]
     assert setting.status_code == 400 and "Unknown setting 'imagesize'" in setting.json()["detail"]
     assert "image_size" in setting.json()["detail"]
+    assert list(setting.json()["errors"]["settings"]) == ["imagesize"]
     after = Project.objects.get(pk=project.pk)
     assert (after.name, after.image_size) == (before.name, before.image_size)
 
@@ -92,3 +95,33 @@ def test_a_model_patch_names_unknown_fields_and_points_is_active_to_activate(api
     assert active.status_code == 400 and "/activate/" in active.json()["detail"]
     version.refresh_from_db()
     assert (version.threshold, version.version, version.is_active) == (0.4, 1, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "kind"),
+    [
+        ({"name": 123}, "name", "a number"),
+        ({"description": True}, "description", "true/false"),
+        ({"name": ["Line 4"]}, "name", "a list"),
+        ({"settings": {"backbone": 18}}, "settings", "a number"),
+    ],
+)
+def test_a_project_patch_with_a_number_where_text_belongs_is_400_and_changes_nothing(
+    api_client, project, body, field, kind
+):
+    """A client that sent a number as a name (the wrong variable, say) hears of it instead of a project named "123"."""
+    before = Project.objects.get(pk=project.pk)
+
+    response = api_client.patch(f"/api/v1/projects/{project.pk}/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"] and f"not {kind}" in response.json()["detail"]
+    after = Project.objects.get(pk=project.pk)
+    assert (after.name, after.description, after.backbone) == (before.name, before.description, before.backbone)
+
+
+def test_a_member_named_by_a_number_is_400(api_client, project):
+    response = api_client.post(f"/api/v1/projects/{project.pk}/members/", {"username": 7}, format="json")
+
+    assert response.status_code == 400 and "Must be text" in response.json()["detail"]
+    assert project.memberships.count() == 1

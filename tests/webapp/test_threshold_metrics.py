@@ -51,6 +51,23 @@ def test_a_new_threshold_moves_f1_precision_recall_and_per_type_recall_on_the_ve
     assert version.metrics["recall"] == pytest.approx(0.5)
 
 
+def test_a_new_threshold_moves_the_recall_of_the_untyped_defects_too(tproject, fake_ml, sent):
+    from webapp.datasets.models import Image
+
+    # fake scores 0.784 (typed "crack") and 0.863 (no type)
+    crack, untyped = Image.objects.filter(project=tproject, label=Label.DEFECTIVE).order_by("id")
+    Image.objects.filter(id=crack.id).update(defect_type="crack")
+    run_training_job(new_job(tproject).id, worker="w")
+    version = ModelVersion.objects.get(project=tproject)
+    assert version.metrics["untyped_defects"]["count"] == 1
+
+    services.set_threshold(version=version, threshold=0.9)
+    assert version.metrics["untyped_defects"]["recall"] == 0.0
+    services.set_threshold(version=version, threshold=0.82)
+    assert version.metrics["untyped_defects"]["recall"] == 1.0
+    assert version.metrics["per_defect_type"]["crack"]["recall"] == 0.0
+
+
 def test_a_version_without_a_snapshot_keeps_its_figures_and_takes_the_threshold(owner):
     """Versions trained before snapshots existed have nothing to recompute from: only the threshold moves."""
     from rest_framework.test import APIClient

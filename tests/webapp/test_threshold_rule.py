@@ -90,7 +90,7 @@ def test_without_a_test_split_the_threshold_lies_between_two_good_training_score
     # at their float32 midpoint, on neither score.
     assert version.threshold == threshold_between(product_score(51), product_score(60))
     assert product_score(51) < version.threshold < product_score(60)
-    assert version.metrics["per_defect_type"] == {}
+    assert version.metrics["per_defect_type"] == {} and version.metrics["untyped_defects"] is None
 
 
 def test_per_defect_type_recall_and_auroc_on_the_test_split(tproject, fake_ml, sent, owner_client):
@@ -108,6 +108,9 @@ def test_per_defect_type_recall_and_auroc_on_the_test_split(tproject, fake_ml, s
     assert per_type["faint"] == {"count": 1, "recall": 0.0, "image_auroc": 0.0}
     # recall is the share with score >= the version's threshold, by the stored scores
     assert Prediction.objects.get(model_version=version, image=faint).score < version.threshold
+    # ... and measured on its own, so the rows add up to the test split's defective images
+    untyped = owner_client.get(f"/api/v1/models/{version.id}/").json()["metrics"]["untyped_defects"]
+    assert untyped == {"count": 1, "recall": 1.0, "image_auroc": 1.0}
 
 
 def test_per_defect_type_auroc_is_null_without_good_test_images(owner, fake_ml, sent):

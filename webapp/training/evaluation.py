@@ -38,7 +38,7 @@ class TestPrediction:
 
 @dataclass
 class Evaluation:
-    metrics: dict  # METRIC_KEYS + per_defect_type
+    metrics: dict  # METRIC_KEYS + per_defect_type + untyped_defects
     threshold: float
     curves: dict
     predictions: list[TestPrediction] = field(default_factory=list)
@@ -79,11 +79,9 @@ def threshold_on_good_train_images(predictor, samples) -> float:
 
 def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
     """Metrics on the test split from the production predictor's scores (see the module docstring)."""
-    from ml.metrics import per_defect_type
-
     predictor = engine.load_predictor(checkpoint, engine.resolve_device())
     if not samples.eval:
-        metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}}
+        metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}, "untyped_defects": None}
         return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
     predictions = score_test_split(predictor, samples)
     scores = [p.score for p in predictions]
@@ -96,7 +94,7 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
     metrics = {key: _number(computed.get(key)) for key in METRIC_KEYS}
     metrics.update({key: _number((fit_metrics or {}).get(key)) for key in PIXEL_KEYS})
     types = _parallel(samples.eval_defect_types, len(samples.eval))
-    metrics["per_defect_type"] = per_defect_type(scores, labels, types, threshold)
+    metrics.update(by_defect_type(scores, labels, types, threshold))
     return Evaluation(metrics, threshold, computed.get("curves") or {}, predictions)
 
 
@@ -137,7 +135,6 @@ def metrics_at_threshold(version: ModelVersion, threshold: float) -> dict | None
     from the scores it stored for the test images it was evaluated on (its snapshot's test split). The other
     metrics use no threshold and stay. None when there is nothing to recompute from (no test split, or a
     version trained before snapshots)."""
-    from ml.metrics import per_defect_type
     from webapp.datasets.models import Label, Split
 
     from .snapshots import entry_rows
@@ -157,8 +154,18 @@ def metrics_at_threshold(version: ModelVersion, threshold: float) -> dict | None
     labels = [int(row.label == Label.DEFECTIVE) for row in rows]
     computed = engine.compute_metrics(scores, labels, threshold=threshold)
     metrics = {key: _number(computed.get(key)) for key in THRESHOLD_KEYS}
-    metrics["per_defect_type"] = per_defect_type(scores, labels, [row.defect_type for row in rows], threshold)
+    metrics.update(by_defect_type(scores, labels, [row.defect_type for row in rows], threshold))
     return metrics
+
+
+def by_defect_type(scores, labels, types, threshold) -> dict:
+    """`per_defect_type` and `untyped_defects` (the defective images with no type, so the table adds up)."""
+    from ml.metrics import per_defect_type, untyped_defects
+
+    return {
+        "per_defect_type": per_defect_type(scores, labels, types, threshold),
+        "untyped_defects": untyped_defects(scores, labels, types, threshold),
+    }
 
 
 def store_heatmaps(job_id: int, predictions: list[TestPrediction], into: dict[int, str]) -> dict[int, str]:

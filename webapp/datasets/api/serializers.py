@@ -3,10 +3,11 @@
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from webapp.core.api.strict import StrictKeysMixin
+from webapp.core.api.strict import StrictCharField, StrictKeysMixin
 
 from ..backbones import available_backbones, backbone_problem
 from ..models import ImportJob, Membership, Project, Role
@@ -18,7 +19,7 @@ class ProjectSettingsSerializer(StrictKeysMixin, serializers.Serializer):
 
     image_size = ImageSizeField(required=False, help_text=SIZE_HELP)
     tiling = TilingField(required=False, help_text=TILING_HELP)
-    backbone = serializers.CharField(required=False, help_text="One of the available backbones.")
+    backbone = StrictCharField(required=False, help_text="One of the available backbones.")
     auto_retrain = serializers.BooleanField(required=False)
     retrain_after_labels = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     min_good_for_first_model = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
@@ -54,6 +55,11 @@ class ProjectSerializer(StrictKeysMixin, serializers.ModelSerializer):
     )
     settings = ProjectSettingsSerializer(source="*", required=False)
     role = serializers.CharField(source="my_role", read_only=True, help_text="Your role in this project.")
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
 
     class Meta:
         model = Project
@@ -111,7 +117,7 @@ class MemberCreateSerializer(StrictKeysMixin, serializers.Serializer):
     `user_id` is only accepted for someone already in the project (to change their role): ids of other
     users would let an owner enumerate accounts. Every miss gets the same answer, NO_SUCH_USER."""
 
-    username = serializers.CharField(required=False, max_length=150)
+    username = StrictCharField(required=False, max_length=150)
     email = serializers.EmailField(required=False, max_length=254)
     user_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     role = serializers.ChoiceField(

@@ -13,6 +13,7 @@ from webapp.core.permissions import CanEditProjectData, IsProjectMember, IsProje
 from webapp.core.query import StrictQueryMixin
 from webapp.core.responses import queue_down
 from webapp.core.schema import errors
+from webapp.core.uploads import single_file
 
 from .. import importer, selectors, services
 from ..models import ImportJob, Membership, Project
@@ -150,6 +151,7 @@ class ProjectImportListView(StrictQueryMixin, ProjectScopedMixin, generics.Gener
     )
     def post(self, request, project_id):
         project = self.get_project()
+        single_file(request, "archive")
         serializer = s.ImportCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = importer.import_job_create(

@@ -148,7 +148,12 @@ class MetricsSerializer(serializers.Serializer):
         child=PerDefectTypeSerializer(),
         allow_null=True,
         help_text="{<type>: {count, recall, image_auroc}} over the test split's defective images of each type "
-        "(untyped defects are under no key); null for versions trained before it was measured.",
+        "(untyped defects are under no key: see untyped_defects); null for versions trained before it was measured.",
+    )
+    untyped_defects = PerDefectTypeSerializer(
+        allow_null=True,
+        help_text="The same figures over the test split's defective images that have no defect type; null when "
+        "there are none (or the version was trained before it was measured).",
     )
 
 
@@ -218,7 +223,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     @extend_schema_field(MetricsSerializer)
     def get_metrics(self, version: ModelVersion) -> dict:
         stored = version.metrics or {}
-        return {**{key: stored.get(key) for key in METRIC_KEYS}, "per_defect_type": stored.get("per_defect_type")}
+        return {
+            **{key: stored.get(key) for key in METRIC_KEYS},
+            "per_defect_type": stored.get("per_defect_type"),
+            "untyped_defects": stored.get("untyped_defects"),
+        }
 
     @extend_schema_field(WarningSerializer(many=True))
     def get_warnings(self, version: ModelVersion) -> list[dict]:

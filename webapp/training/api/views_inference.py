@@ -22,7 +22,7 @@ from webapp.core.permissions import IsProjectMember
 from webapp.core.query import StrictQueryMixin
 from webapp.core.responses import queue_down
 from webapp.core.schema import errors
-from webapp.core.uploads import SpoolUploadsToDisk
+from webapp.core.uploads import SpoolUploadsToDisk, single_file
 from webapp.datasets.imaging import check_archive_size
 
 from .. import inference, selectors
@@ -81,7 +81,7 @@ class ProjectInferenceBatchesView(StrictQueryMixin, SpoolUploadsToDisk, ProjectS
     def post(self, request, project_id):
         project = self.get_project(project_id)
         uploads = _files(request)
-        archive = request.FILES.get("archive")
+        archive = single_file(request, "archive")
         if archive is not None:
             check_archive_size(archive.size)
             # A generator: entries are read one at a time while the batch stores them, never all at once.
