@@ -107,8 +107,11 @@ def test_the_worker_bootstep_beats_while_the_worker_runs_and_forgets_on_stop(set
     assert heartbeat.WorkerHeartbeat in app.steps["worker"]
     settings.WORKER_HEARTBEAT_SECONDS = 0.05
 
-    class Worker:
+    from types import SimpleNamespace
+
+    class Worker:  # a worker started with `-Q train`
         hostname = "probe@host"
+        app = SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from={"train": object()})))
 
     step = heartbeat.WorkerHeartbeat.__new__(heartbeat.WorkerHeartbeat)
     heartbeat.WorkerHeartbeat.__init__(step, Worker())
@@ -116,12 +119,14 @@ def test_the_worker_bootstep_beats_while_the_worker_runs_and_forgets_on_stop(set
     # when it starts, then stops
     step.start(Worker())
     seen = _wait_for(lambda: heartbeat.live_workers() == ["probe@host"])
+    # it says which queues it reads, so the dispatcher can tell an idle train worker
+    by_queue = (heartbeat.live_workers(queue="train"), heartbeat.live_workers(queue="infer"))
     step.stop(Worker())
 
     # then it was seen alive, and is gone after the stop
-    assert seen
+    assert seen and by_queue == (["probe@host"], [])
     step._thread.join(timeout=5)
-    assert heartbeat.live_workers() == []
+    assert heartbeat.live_workers() == [] and heartbeat.live_workers(queue="train") == []
 
 
 def _wait_for(predicate, tries: int = 200) -> bool:

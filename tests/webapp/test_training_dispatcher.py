@@ -78,6 +78,32 @@ def test_queued_jobs_never_sent_or_sent_long_ago_are_sent_again(owner, settings,
     assert never.dispatched_at is not None and never.dispatch_count == 1
 
 
+def test_a_queued_job_is_sent_again_after_a_minute_while_a_train_worker_sits_idle(owner, settings, sent):
+    """A free worker takes a job within seconds: a job queued a minute with a train worker idle lost its
+    message (a broker restart, a worker killed as it took it), and waits no ten minutes for a re-send."""
+    from webapp.core import heartbeat
+
+    settings.TRAINING_REDISPATCH_AFTER_SECONDS = 600
+    settings.TRAINING_IDLE_REDISPATCH_SECONDS = 60
+    lost = TrainingJobFactory(project=ProjectFactory(owner=owner), dispatched_at=ago(90))
+    TrainingJobFactory(project=ProjectFactory(owner=owner), dispatched_at=ago(10))  # just sent: no re-send yet
+
+    # no train worker beats (only a scoring worker): the job may simply wait for one, so nothing is sent
+    heartbeat.beat("infer@a", queues=["infer"])
+    assert services.dispatch_and_reap()["sent"] == []
+
+    # one train worker beats, and it is busy with another project's training: the job waits its turn
+    heartbeat.beat("train@a", queues=["train"])
+    busy = TrainingJobFactory(project=ProjectFactory(owner=owner), status=JobStatus.RUNNING, heartbeat_at=ago(1))
+    assert services.dispatch_and_reap()["sent"] == []
+
+    # that training ends and the worker sits idle: the lost job is sent again, and only once a minute
+    TrainingJob.objects.filter(id=busy.id).update(status=JobStatus.SUCCEEDED)
+    assert services.dispatch_and_reap()["sent"] == [lost.id]
+    assert services.dispatch_and_reap()["sent"] == []
+    assert [args for name, args in sent if name == "training.run_job"] == [(lost.id,)]
+
+
 def test_while_the_broker_is_still_down_nothing_changes(owner, sent):
     job = TrainingJobFactory(project=ProjectFactory(owner=owner), dispatched_at=None)
     sent.broker_up = False

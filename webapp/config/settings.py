@@ -239,6 +239,9 @@ SCRATCH_MAX_AGE_SECONDS = env.float("SCRATCH_MAX_AGE_SECONDS", default=6 * 3600.
 # How often celery beat runs `training.dispatch_and_reap`, and when a queued job is sent again.
 TRAINING_DISPATCH_INTERVAL_SECONDS = env.float("TRAINING_DISPATCH_INTERVAL_SECONDS", default=15.0)
 TRAINING_REDISPATCH_AFTER_SECONDS = env.float("TRAINING_REDISPATCH_AFTER_SECONDS", default=600.0)
+# ... or already after this long when a worker of queue `train` sits idle (fewer trainings run than train
+# workers beat): a free worker takes a job within seconds, so its message was lost.
+TRAINING_IDLE_REDISPATCH_SECONDS = env.float("TRAINING_IDLE_REDISPATCH_SECONDS", default=60.0)
 # Split policy: a newly labelled image goes to test while the test split holds fewer images of its
 # label than this; after that to test with the project's test_fraction, chosen by the image's hash.
 SPLIT_MIN_TEST_PER_LABEL = env.int("SPLIT_MIN_TEST_PER_LABEL", default=10)

@@ -3,8 +3,9 @@
 Asking the workers (a Celery ping) costs the health endpoint its whole wait, 1 s or more, on every call; a
 heartbeat costs one cache read. Each worker process writes `worker-heartbeat:<hostname>` every
 WORKER_HEARTBEAT_SECONDS with a lifetime of three periods, and keeps its name in the `worker-heartbeats`
-registry; a worker is counted while its heartbeat is fresh. The cache key prefix (INSTANCE_NAME) keeps two
-installations on one Redis from counting each other's workers.
+registry; a worker is counted while its heartbeat is fresh. Beside it, `worker-queues:<hostname>` lists the
+queues it consumes, so the dispatcher can tell a train worker that sits idle (webapp/training/services.py). The
+cache key prefix (INSTANCE_NAME) keeps two installations on one Redis from counting each other's workers.
 """
 
 import logging
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 REGISTRY = "worker-heartbeats"
 KEY = "worker-heartbeat:{}"
+QUEUES_KEY = "worker-queues:{}"
 SCHEDULER_KEY = "scheduler-last-run"
 
 
@@ -26,12 +28,14 @@ def _period() -> float:
     return max(0.1, float(settings.WORKER_HEARTBEAT_SECONDS))
 
 
-def beat(hostname: str, *, now: float | None = None) -> None:
-    """Record that the worker `hostname` is alive now."""
+def beat(hostname: str, *, now: float | None = None, queues: list[str] | None = None) -> None:
+    """Record that the worker `hostname` is alive now (and, when given, which queues it consumes)."""
     from django.core.cache import cache
 
     now = time.time() if now is None else now
     cache.set(KEY.format(hostname), now, timeout=3 * _period())
+    if queues is not None:
+        cache.set(QUEUES_KEY.format(hostname), sorted(queues), timeout=3 * _period())
     names = cache.get(REGISTRY) or []
     # Re-written when this worker is missing (two workers that start together may each drop the other's
     # name once; the next beat puts it back) and to drop the names of workers that went away.
@@ -44,18 +48,23 @@ def forget(hostname: str) -> None:
     """The worker `hostname` stopped cleanly."""
     from django.core.cache import cache
 
-    cache.delete(KEY.format(hostname))
+    cache.delete_many([KEY.format(hostname), QUEUES_KEY.format(hostname)])
 
 
-def live_workers(*, now: float | None = None) -> list[str]:
-    """Names of the workers whose heartbeat is at most three periods old."""
+def live_workers(*, now: float | None = None, queue: str | None = None) -> list[str]:
+    """Names of the workers whose heartbeat is at most three periods old; with `queue`, only those known to
+    consume it (a worker that never said which queues it reads is not counted then)."""
     from django.core.cache import cache
 
     now = time.time() if now is None else now
     names = cache.get(REGISTRY) or []
     beats = cache.get_many([KEY.format(name) for name in names]) if names else {}
     fresh_after = now - 3 * _period()
-    return [name for name in names if (beats.get(KEY.format(name)) or 0) >= fresh_after]
+    live = [name for name in names if (beats.get(KEY.format(name)) or 0) >= fresh_after]
+    if queue is None or not live:
+        return live
+    queues = cache.get_many([QUEUES_KEY.format(name) for name in live])
+    return [name for name in live if queue in (queues.get(QUEUES_KEY.format(name)) or ())]
 
 
 def scheduler_ran(*, now: float | None = None) -> None:
@@ -91,12 +100,13 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
     def start(self, worker) -> None:
         hostname = worker.hostname
+        queues = list(worker.app.amqp.queues.consume_from)  # the -Q selection, or every declared queue
         self._stop.clear()
 
         def loop() -> None:
             while True:
                 try:
-                    beat(hostname)
+                    beat(hostname, queues=queues)
                 except Exception:  # noqa: BLE001 - a missed beat must never stop the worker
                     logger.warning("Worker heartbeat failed", exc_info=True)
                 if self._stop.wait(_period()):

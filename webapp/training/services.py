@@ -174,9 +174,19 @@ def _redispatch(queryset, dispatch, now, also: Q | None = None) -> list[int]:
 
 
 def redispatch_queued_jobs(*, now=None) -> list[int]:
-    """Queued jobs that no worker took."""
+    """Queued jobs that no worker took: after TRAINING_REDISPATCH_AFTER_SECONDS, or after
+    TRAINING_IDLE_REDISPATCH_SECONDS while a train worker sits idle (fewer trainings run than train workers
+    beat), since a free worker takes a job within seconds. Sending one twice is harmless (the claim is atomic)."""
+    from webapp.core import heartbeat
+
+    now = now or timezone.now()
     queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, cancel_requested=False)
-    return _redispatch(queued, dispatch_training_job, now)
+    idle = None
+    if queued.exists():
+        running = TrainingJob.objects.filter(status=JobStatus.RUNNING).count()
+        if running < len(heartbeat.live_workers(queue="train")):
+            idle = Q(dispatched_at__lt=now - timedelta(seconds=settings.TRAINING_IDLE_REDISPATCH_SECONDS))
+    return _redispatch(queued, dispatch_training_job, now, also=idle)
 
 
 def redispatch_inference_batches(*, now=None) -> list[int]:
