@@ -86,3 +86,20 @@ def available_backbones() -> list[str]:
 def licence_of(name: str) -> str | None:
     info = BACKBONE_INFO.get(name)
     return None if info is None else info["licence"]
+
+
+def weights_here(name: str) -> bool:
+    """Whether this machine holds pretrained weights for ``name``, without importing torch (for pages: a worker
+    elsewhere may still have them). ``wide_resnet50_2``: ``$ML_WEIGHTS_WIDE_RESNET50_2`` or the file in the torch
+    hub cache at its default place (``$TORCH_HOME``, else ``$XDG_CACHE_HOME/torch``, else ``~/.cache/torch``)."""
+    import os
+    from pathlib import Path
+
+    if BACKBONE_INFO[name]["package"] is not None:
+        return packaged_weights(name) is not None
+    variable = os.environ.get(WEIGHTS_ENV.format(name=name.upper()))
+    if variable and Path(variable).is_file():
+        return True
+    cache = os.environ.get("XDG_CACHE_HOME", "~/.cache")
+    home = Path(os.path.expanduser(os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))))
+    return (home / "hub" / "checkpoints" / WIDE_RESNET_FILE).is_file()

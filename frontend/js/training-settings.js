@@ -25,11 +25,29 @@ export async function saveSettings(pid, change, errorEl) {
   }
 }
 
-/** @param {{pid: number, backbones: string[], readOnly: boolean}} o */
-export function modelSettings({ pid, backbones, readOnly }) {
+/**
+ * @typedef {{name: string, here: boolean, install: string, licence: string}} Backbone
+ * @param {{pid: number, backbones: Backbone[], readOnly: boolean}} o
+ */
+export function modelSettings({ pid, backbones: choices, readOnly }) {
   const error = byTestId("model-settings-error");
   const select = byTestId(FIELDS.backbone.id);
-  select.replaceChildren(...backbones.map((name) => new Option(name, name)));
+  const note = byTestId("backbone-note");
+  const backbones = choices.map((b) => b.name);
+  select.replaceChildren(
+    ...choices.map((b) => new Option(b.here ? b.name : `${b.name} (weights not on this server)`, b.name)),
+  );
+  // A backbone whose weights this server lacks can still be chosen (train workers elsewhere may have them), but
+  // the page says what a training needs before it fails on it.
+  function explain() {
+    const chosen = choices.find((b) => b.name === select.value);
+    note.hidden = !chosen || chosen.here;
+    note.textContent = note.hidden
+      ? ""
+      : `The pretrained weights of ${chosen.name} are not installed on this server: a training fails unless the ` +
+        `train worker has them (${chosen.install}). Licence: ${chosen.licence}.`;
+  }
+  select.addEventListener("change", explain);
 
   /** Show saved values: all of them, or just the one named (an answer must not reset a field being edited). */
   function show(settings, just = null) {
@@ -41,6 +59,7 @@ export function modelSettings({ pid, backbones, readOnly }) {
       el.value = value ?? "";
       disable(el, readOnly, "Viewers cannot change the settings: an owner can give you the labeller role.");
     }
+    explain();
   }
 
   async function save(key, value) {

@@ -385,3 +385,31 @@ def test_model_settings_are_changed_on_the_page_and_a_refused_one_says_why(page,
             break
         page.wait_for_timeout(50)
     assert saved() == ("320", "2x2", "efficientnet_lite1", 0.3)
+
+
+def test_a_backbone_without_weights_on_this_server_says_so_before_a_training_fails_on_it(
+    page, trainable, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # no wide_resnet50_2 file here
+    monkeypatch.delenv("ML_WEIGHTS_WIDE_RESNET50_2", raising=False)
+    page.goto(f"/projects/{trainable.pk}/training/")
+    backbone = page.get_by_test_id("setting-backbone")
+    note = page.get_by_test_id("backbone-note")
+    expect(backbone.locator('option[value="wide_resnet50_2"]')).to_have_text(
+        "wide_resnet50_2 (weights not on this server)"
+    )
+    expect(backbone.locator('option[value="efficientnet_lite0"]')).to_have_text("efficientnet_lite0")
+    expect(note).to_be_hidden()
+
+    backbone.select_option("wide_resnet50_2")
+
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("not installed on this server: a training fails unless the train worker has them")
+    expect(note).to_contain_text("ImageNet")  # its licence
+    for _ in range(100):  # it is saved all the same: a worker elsewhere may hold the file
+        if Project.objects.get(pk=trainable.pk).backbone == "wide_resnet50_2":
+            break
+        page.wait_for_timeout(50)
+    assert Project.objects.get(pk=trainable.pk).backbone == "wide_resnet50_2"
+    backbone.select_option("efficientnet_lite0")
+    expect(note).to_be_hidden()

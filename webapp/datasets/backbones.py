@@ -9,6 +9,24 @@ def available_backbones() -> list[str]:
     return installed()
 
 
+def backbone_choices() -> list[dict]:
+    """What the training page's backbone menu offers: each available backbone with whether its weights are on
+    this machine, how to install them and their licence (torch-free). The API accepts a backbone whose weights
+    are missing here (the train workers may run elsewhere, with the file); the page says so before a training
+    fails on it."""
+    from ml.registry import BACKBONE_INFO, weights_here
+
+    return [
+        {
+            "name": name,
+            "here": weights_here(name),
+            "install": BACKBONE_INFO[name]["install"],
+            "licence": BACKBONE_INFO[name]["licence"],
+        }
+        for name in available_backbones()
+    ]
+
+
 def backbone_problem(name: str) -> str | None:
     """None when ``name`` can be chosen, else a message saying why not (unknown, or how to install it + licence)."""
     from ml.backbones import backbone_status

@@ -84,10 +84,10 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def training(request: HttpRequest, project_id: int) -> HttpResponse:
-    from webapp.datasets.backbones import available_backbones
+    from webapp.datasets.backbones import backbone_choices
 
     return _project_page(
-        request, _project_for(request, project_id), "ui/training.html", "training", backbones=available_backbones()
+        request, _project_for(request, project_id), "ui/training.html", "training", backbones=backbone_choices()
     )
 
 
