@@ -1,5 +1,6 @@
 """Zip imports: MVTec AD layout and flat zips, hostile entries, caps, the Celery task, magnetic_tile."""
 
+import errno
 import io
 import stat
 import zipfile
@@ -283,6 +284,68 @@ def test_two_archives_in_one_request_are_400_and_neither_is_imported(api_client,
 
     assert response.status_code == 400 and "one 'archive' file per request; this one has 2" in response.json()["detail"]
     assert ImportJob.objects.count() == 0
+
+
+def test_an_import_counts_its_labels_as_it_goes_so_one_stopped_half_way_loses_none(project, user, monkeypatch):
+    """A killed worker runs no `finally`: what the import stored before it died must already be counted for
+    retraining, since importing the archive again finds those images (duplicates) and counts nothing."""
+    from webapp.datasets.models import Project
+
+    monkeypatch.setattr(importer, "PROGRESS_EVERY_S", -1.0)  # a progress write after every image
+    counted_during = []
+    real_import_one = importer._import_one
+
+    def import_one(job, *args):
+        counted_during.append(Project.objects.get(pk=project.pk).labels_since_training)
+        return real_import_one(job, *args)
+
+    monkeypatch.setattr(importer, "_import_one", import_one)
+    told = []
+    monkeypatch.setattr(importer.services, "labels_arrived", told.append)
+    entries = {f"lot/train/good/{i:03}.png": tile(i + 1) for i in range(4)}
+
+    job = run(project, user, build_zip(entries))
+
+    assert job.status == ImportStatus.SUCCEEDED
+    assert counted_during == [0, 1, 2, 3]  # each stored label was counted before the next image was read
+    assert Project.objects.get(pk=project.pk).labels_since_training == 4  # and none twice
+    assert told == [project.pk]  # retraining is told once, at the end
+
+
+def test_an_import_that_fails_half_way_keeps_the_labels_it_stored_counted(project, user, monkeypatch):
+    from webapp.datasets.models import Project
+
+    real_import_one = importer._import_one
+    calls = []
+
+    def import_one(job, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_import_one(job, *args)
+
+    monkeypatch.setattr(importer, "_import_one", import_one)
+    entries = {f"lot/train/good/{i:03}.png": tile(i + 1) for i in range(4)}
+
+    job = run(project, user, build_zip(entries))
+
+    assert job.status == ImportStatus.FAILED and job.created == 2 and "disk is full" in job.error
+    assert Project.objects.get(pk=project.pk).labels_since_training == 2  # no progress write came in between
+
+
+def test_reaping_an_import_whose_worker_died_lets_retraining_look_at_what_it_counted(project, user, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    told = []
+    monkeypatch.setattr(importer.services, "labels_arrived", told.append)
+    job = ImportJob.objects.create(project=project, created_by=user, status=ImportStatus.RUNNING)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=3))
+
+    assert importer.reap_lost_imports() == 1
+    assert told == [project.pk]
+    assert importer.reap_lost_imports() == 0 and told == [project.pk]
 
 
 def test_import_permissions(project, member_client, outsider_client, api_client, user):

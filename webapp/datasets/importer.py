@@ -9,11 +9,9 @@ uncompressed size refuse zip bombs before anything is read; a bad entry never st
 """
 
 import logging
-import stat
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import PurePosixPath
 
@@ -32,14 +30,14 @@ from webapp.core.exceptions import (
     is_disk_full,
 )
 
-from . import defect_types, files, imaging, manifest, reimport, services
+from . import files, imaging, manifest, reimport, services
 from .imaging import EmptyMask
+from .import_plan import plan_archive
 from .manifest import Known
-from .models import ImportJob, ImportStatus, Label, Project, Split
+from .models import ImportJob, ImportStatus, Label, Project
 
 logger = logging.getLogger(__name__)
 
-LAYOUT_SPLITS = {"train": Split.TRAIN, "test": Split.TEST}
 # Entries are judged by content; the name only decides how to report a refused one: an image in a format
 # we do not take is an error, anything else (notes, CSVs) is skipped as not an image.
 IMAGE_LIKE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".avif", ".heic", ".jp2"}
@@ -123,94 +121,12 @@ def reap_lost_imports(*, project_id: int | None = None, stale_after_s: float = S
         lost = lost.filter(project_id=project_id)
     if not lost.exists():  # the usual answer, and a read: a poll must not take the database's write lock
         return 0
-    return lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now)
-
-
-# ---------------------------------------------------------------- planning
-
-
-@dataclass
-class PlannedImage:
-    info: zipfile.ZipInfo
-    known: Known  # what the folders (and later the manifest) say
-    mask_key: tuple[str, str, str] | None = None  # (root, type, stem) of its mask in `Plan.masks`
-
-
-@dataclass
-class Plan:
-    images: list[PlannedImage] = field(default_factory=list)
-    masks: dict[tuple[str, str, str], zipfile.ZipInfo] = field(default_factory=dict)  # (root, type, stem) -> mask
-    manifest: zipfile.ZipInfo | None = None
-    skipped: list[dict] = field(default_factory=list)
-
-
-def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    """Why an entry may not be imported, or None."""
-    name = info.filename
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symbolic link"
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    if "\\" in name or ".." in PurePosixPath(name).parts:
-        return "path escapes the archive"
-    return None
-
-
-def _layout_position(parts: tuple[str, ...]) -> int | None:
-    """Index of `train|test|ground_truth` in `<root...>/<that>/<type>/<file>`, else None."""
-    index = len(parts) - 3
-    if index >= 0 and parts[index] in ("train", "test", "ground_truth"):
-        return index
-    return None
-
-
-def plan_archive(infos: list[zipfile.ZipInfo]) -> Plan:
-    plan = Plan()
-    candidates = []
-    for info in infos:
-        if info.is_dir():
-            continue
-        reason = unsafe_reason(info)
-        if reason:
-            plan.skipped.append({"name": info.filename, "reason": reason})
-            continue
-        parts = PurePosixPath(info.filename).parts
-        if "__MACOSX" in parts or parts[-1].startswith("."):
-            continue  # archiver metadata, not content
-        candidates.append((info, parts))
-    manifests = [info for info, parts in candidates if manifest.is_manifest(parts)]
-    chosen = manifest.choose([info.filename for info in manifests])
-    for info in manifests:
-        if info.filename == chosen and plan.manifest is None:
-            plan.manifest = info
-        else:
-            plan.skipped.append({"name": info.filename, "reason": f"another manifest is used: {chosen}"})
-    candidates = [(info, parts) for info, parts in candidates if not manifest.is_manifest(parts)]
-    mvtec = any(_layout_position(parts) is not None for _, parts in candidates)
-    for info, parts in candidates:
-        position = _layout_position(parts) if mvtec else None
-        if mvtec and position is None:
-            plan.skipped.append({"name": info.filename, "reason": "outside the MVTec AD layout"})
-            continue
-        if position is None:
-            plan.images.append(PlannedImage(info, Known()))
-            continue
-        root, folder, kind, stem = (
-            "/".join(parts[:position]),
-            parts[position],
-            parts[position + 1],
-            PurePosixPath(parts[-1]).stem,
-        )
-        if folder == "ground_truth":
-            stem = stem.removesuffix("_mask")
-            plan.masks[(root, kind, stem)] = info
-            continue
-        if kind == "good":
-            plan.images.append(PlannedImage(info, Known(Label.GOOD, LAYOUT_SPLITS[folder], True)))
-        else:
-            known = Known(Label.DEFECTIVE, LAYOUT_SPLITS[folder], True, defect_types.from_archive(kind))
-            plan.images.append(PlannedImage(info, known, (root, kind, stem)))
-    return plan
+    projects = set(lost.values_list("project_id", flat=True))
+    with transaction.atomic():
+        failed = lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now)
+        for lost_project in projects:  # the labels it counted before its worker died may call for a training
+            services.labels_arrived(lost_project)
+    return failed
 
 
 # ---------------------------------------------------------------- running (worker)
@@ -283,6 +199,38 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
     job.skipped, job.errors, job.total = list(plan.skipped), [], len(plan.images)
     rows = _read_manifest(job, archive, plan.manifest)
     used_masks: set[tuple[str, str, str]] = set()
+    tally = _LabelTally(job.project_id)
+    try:
+        _import_images(job, archive, plan, rows, used_masks, tally)
+    except BaseException:
+        # What was imported counts for retraining however the import ends, unless the database itself is what
+        # failed (a full disk under SQLite): then the import's own error is the one to keep.
+        try:
+            tally.flush(done=True)
+        except DatabaseError:
+            logger.warning("Import %s: its new labels could not be counted", job.pk, exc_info=True)
+        raise
+    tally.flush(done=True)
+
+
+class _LabelTally:
+    """The labels and masks an import added, counted into the project's retrain counter as the import goes
+    (at each progress write), so an import that stops half-way (its worker killed, a full disk) leaves them
+    counted: importing the archive again finds those images and adds nothing to count. Retraining is told
+    once, at the end (or by the reaper, for a killed worker), not on every write."""
+
+    def __init__(self, project_id: int):
+        self.project_id, self.total, self.counted = project_id, 0, 0
+
+    def flush(self, *, done: bool = False) -> None:
+        with transaction.atomic():
+            services.count_new_labels(self.project_id, self.total - self.counted, notify=False)
+            self.counted = self.total
+            if done and self.counted and Project.objects.filter(pk=self.project_id).exists():
+                services.labels_arrived(self.project_id)
+
+
+def _import_images(job: ImportJob, archive, plan, rows: dict, used_masks: set, tally: _LabelTally) -> None:
     new_labels = 0
     last_beat = 0.0
     for done, planned in enumerate(plan.images, start=1):
@@ -311,18 +259,18 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
             logger.warning("Import %s: entry %s failed", job.pk, info.filename, exc_info=True)
             job.errors.append({"name": info.filename, "reason": str(exc) or exc.__class__.__name__})
         job.progress = done / max(len(plan.images), 1)
+        tally.total = new_labels + job.masks
         if time.monotonic() - last_beat > PROGRESS_EVERY_S:
             last_beat = time.monotonic()
             if not _save_progress(job):
                 raise ProjectGone()
+            tally.flush()
     for key, info in plan.masks.items():
         if key not in used_masks:
             job.skipped.append({"name": info.filename, "reason": "mask without a matching defective image"})
     for name, row in rows.items():
         reason = f"names no image imported from the archive: {name}"
         job.skipped.append({"name": f"{plan.manifest.filename} line {row.line}", "reason": reason})
-    with transaction.atomic():
-        services.count_new_labels(job.project_id, new_labels + job.masks)
 
 
 def _import_one(

@@ -180,11 +180,18 @@ def images_upload(*, project: Project, uploads: Iterable) -> list[UploadResult]:
     return results
 
 
-def count_new_labels(project_id: int, count: int) -> None:
-    """Feed automatic retraining: bump the project's counter now, tell listeners after commit."""
+def count_new_labels(project_id: int, count: int, *, notify: bool = True) -> None:
+    """Feed automatic retraining: bump the project's counter now, tell listeners after commit (`notify`; an
+    import bumps it as it goes and tells once at its end, `labels_arrived`)."""
     if count <= 0:
         return
     Project.objects.filter(pk=project_id).update(labels_since_training=F("labels_since_training") + count)
+    if notify:
+        labels_arrived(project_id)
+
+
+def labels_arrived(project_id: int) -> None:
+    """Tell automatic retraining, after the commit, that the project's label counter grew."""
     transaction.on_commit(lambda: labels_changed.send(sender=Project, project_id=project_id))
 
 
