@@ -107,6 +107,18 @@ def test_the_gallery_refuses_unknown_keys_and_bad_values_by_name(api_client, pro
     assert name in response.json()["detail"]
 
 
+@pytest.mark.parametrize("query", ["label=good&label=defective", "defect_type=crack&defect_type=pit", "page=1&page=2"])
+def test_a_query_key_given_twice_is_400_not_read_as_its_last_value(api_client, project, images, query):
+    """`?defect_type=crack&defect_type=pit` (a client's list parameter) would list pits only, silently."""
+    response = api_client.get(f"/api/v1/projects/{project.pk}/images/?{query}")
+
+    assert response.status_code == 400
+    key = query.split("=")[0]
+    assert f"Query parameter {key!r} is given 2 times" in response.json()["detail"]
+    assert "comma-separated" in response.json()["detail"]
+    assert api_client.get(f"/api/v1/projects/{project.pk}/images/?defect_type=crack,pit").status_code == 200
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -14,12 +14,19 @@ PAGE_PARAMS = ("page", "page_size")
 
 
 def check_query_params(request, allowed: Iterable[str]) -> None:
-    """400 for the first query parameter not in `allowed`."""
+    """400 for the first query parameter not in `allowed`, or given more than once (`?label=good&label=defective`
+    would otherwise be read as its last value alone, silently dropping the first)."""
     allowed = set(allowed)
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         known = f"this endpoint accepts: {', '.join(sorted(allowed))}" if allowed else "this endpoint takes none"
         raise InvalidInput(f"Unknown query parameter {unknown[0][:80]!r}; {known}.")
+    for key, values in sorted(request.query_params.lists()):
+        if len(values) > 1:
+            raise InvalidInput(
+                f"Query parameter {key!r} is given {len(values)} times; give it once (several values of a list "
+                "filter such as defect_type or ids are comma-separated)."
+            )
 
 
 def parse_id(value, name: str = "id") -> int:
