@@ -266,7 +266,6 @@ def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
     return version
 
 
-@transaction.atomic
 def should_activate(*, current: ModelVersion | None, new_auroc: float | None, comparison: dict | None) -> bool:
     """First version, or image AUROC not worse than the active one's on the same test split; never an inverted
     version (test image AUROC below 0.5: it ranks defects below good parts, worse than chance), even the first.
@@ -285,15 +284,19 @@ def should_activate(*, current: ModelVersion | None, new_auroc: float | None, co
     return old is None or new_auroc >= old - 1e-9
 
 
+@transaction.atomic
 def activate_version(*, version: ModelVersion) -> ModelVersion:
-    """Make the version the project's active model and score the project's images with it (queue `infer`)."""
+    """Make the version the project's active model and score the project's images with it (queue `infer`).
+
+    One transaction, with the project's row locked (SQLite: the IMMEDIATE write lock), so two activations at
+    once leave exactly one active version, the one that committed last, never none. The version's own
+    `is_active` is written whatever the object passed in says: it was read before the lock."""
     Project.objects.select_for_update().filter(id=version.project_id).first()
     ModelVersion.objects.filter(project_id=version.project_id, is_active=True).exclude(id=version.id).update(
         is_active=False
     )
-    if not version.is_active:
-        version.is_active = True
-        version.save(update_fields=["is_active"])
+    ModelVersion.objects.filter(id=version.id).update(is_active=True)
+    version.is_active = True
     version_id = version.id
     transaction.on_commit(lambda: dispatch_scoring(version_id))
     return version
