@@ -62,6 +62,13 @@ export function defectTypeField({ projectId, image, readOnly, onSaved }) {
   }
 
   input.addEventListener("change", save);
+  // The server may change the type itself (a label other than defective drops it): show what it holds now.
+  function show(value) {
+    saved = value || "";
+    input.value = saved;
+    status.textContent = "";
+    showError(error, null);
+  }
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
       e.preventDefault();
@@ -71,4 +78,5 @@ export function defectTypeField({ projectId, image, readOnly, onSaved }) {
       input.blur();
     }
   });
+  return { show };
 }

@@ -44,6 +44,7 @@ const readOnly = cfg.role === "viewer"; // viewers see masks and heatmaps but ca
 let image = null; // API image
 let pixels = null; // HTMLImageElement with the image file
 let painter = null;
+let typeField = null; // the defect-type field (defect-type.js), once the image loads
 let heat = null;
 let heatCanvas = null;
 let tool = "brush";
@@ -240,6 +241,15 @@ async function setLabel(label) {
     image = await patch(`images/${imageId}/`, { label }, condition);
     labelConflict = null;
     setLabelButtons(image.label);
+    // A label other than defective drops the mask and the defect type on the server: the page drops them too,
+    // or a later touch-up and Save would store the old mask again (and make the image defective).
+    if (!image.has_mask && painter && painter.binary().area > 0) {
+      painter.clear();
+      painter.markSaved();
+      requestDraw();
+    }
+    mask.onServer = !!image.has_mask;
+    if (typeField) typeField.show(image.defect_type);
     // The split the server chose (the split policy may send a new label to test): never a stale one.
     byTestId("current-split").textContent = image.split;
     mask.setStatus();
@@ -354,7 +364,7 @@ async function boot() {
   byTestId("filename").textContent = image.filename;
   byTestId("dims").textContent = `${image.width} × ${image.height}`;
   document.title = `${image.filename} · ${cfg.projectName}`;
-  defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => Object.assign(image, { defect_type: u.defect_type, revision: u.revision }) });
+  typeField = defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => Object.assign(image, { defect_type: u.defect_type, revision: u.revision }) });
   painter = new MaskPainter(image.width, image.height, requestDraw);
   try {
     pixels = await loadPixels(image.file_url);

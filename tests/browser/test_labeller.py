@@ -69,6 +69,33 @@ def test_a_painted_stroke_is_stored_at_image_resolution_and_makes_the_image_defe
     expect(page.get_by_test_id("label-defective")).to_have_attribute("aria-pressed", "true")
 
 
+def test_labelling_a_masked_image_good_clears_its_mask_and_type_on_the_page_too(page, big_image):
+    """The server drops the mask and defect type of an image labelled good; if the page kept showing them, a
+    touch-up stroke and Save would store the old mask again and make the image defective."""
+    project, image_id = big_image
+    open_labeller(page, project, image_id)
+    page.get_by_test_id("brush-size").fill("40")
+    stroke(page, [(300, 600), (1300, 600)])
+    save(page)
+    page.get_by_test_id("defect-type").fill("uneven")
+    page.get_by_test_id("defect-type").press("Enter")
+    expect(page.get_by_test_id("defect-type-status")).to_have_text("saved")
+
+    page.get_by_test_id("label-good").click()
+
+    expect(page.get_by_test_id("label-good")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("mask-status")).to_have_text("no mask")
+    expect(page.get_by_test_id("defect-type")).to_have_value("")
+    # a new stroke is all that a save stores now: the old mask does not come back with it
+    stroke(page, [(300, 200), (500, 200)])
+    save(page)
+    mask = stored_mask(image_id)
+    assert mask[200, 350:450].min() == 255
+    assert mask[600, 400:1200].max() == 0
+    image = Image.objects.get(pk=image_id)
+    assert image.label == "defective" and image.defect_type is None
+
+
 def test_undo_redo_and_eraser(page, big_image):
     project, image_id = big_image
     open_labeller(page, project, image_id)
