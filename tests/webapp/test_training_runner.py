@@ -5,7 +5,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db.models import F
 
-from webapp.datasets.models import Label, Project, Split
+from webapp.datasets.models import Image, Label, Project, Split
 from webapp.training import services
 from webapp.training.models import JobStatus, ModelVersion, TrainingJob
 from webapp.training.runner import run_training_job
@@ -223,7 +223,13 @@ def test_a_better_or_equal_version_becomes_active(tproject, fake_ml, sent):
 
     v1, v2 = ModelVersion.objects.filter(project=tproject).order_by("version")
     assert (v1.is_active, v2.is_active) == (False, True)
-    assert v2.metrics["compared_with"] == {"version": 1, "image_auroc": pytest.approx(1.0)}
+    assert v2.metrics["compared_with"] == {
+        "version": 1,
+        "image_auroc": pytest.approx(1.0),
+        "new_image_auroc": pytest.approx(1.0),
+        "images": 4,
+        "excluded": 0,
+    }
 
 
 def test_a_worse_version_stays_available_but_inactive(tproject, fake_ml, sent):
@@ -266,6 +272,25 @@ def test_the_active_version_is_compared_on_todays_test_split(tproject, fake_ml, 
 
     v2 = ModelVersion.objects.get(project=tproject, version=2)
     assert v2.metrics["compared_with"]["image_auroc"] < 0.9
+    assert v2.is_active
+
+
+def test_the_active_version_is_not_compared_on_images_it_trained_on(tproject, fake_ml, sent):
+    """An image moved from train to test after v1 trained is one v1 knows: scoring v1 on it would favour the
+    version in place, so both versions are compared on the test images v1 never trained on."""
+    known = make_image(tproject, value=210)  # a bright good part, in v1's train split
+    run_training_job(new_job(tproject).id, worker="w")
+    Image.objects.filter(id=known.id).update(split=Split.TEST)  # an operator moves it to the test split
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v2 = ModelVersion.objects.get(project=tproject, version=2)
+    # v2's own metrics use its whole test split, the bright good part included (it outscores a defect) ...
+    assert v2.metrics["image_auroc"] == pytest.approx(5 / 6)
+    # ... the comparison leaves out what v1 trained on, for both versions alike
+    compared = v2.metrics["compared_with"]
+    assert (compared["images"], compared["excluded"]) == (4, 1)
+    assert compared["image_auroc"] == pytest.approx(1.0) and compared["new_image_auroc"] == pytest.approx(1.0)
     assert v2.is_active
 
 

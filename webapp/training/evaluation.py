@@ -98,24 +98,35 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
     return Evaluation(metrics, threshold, computed.get("curves") or {}, predictions)
 
 
-def active_auroc_on(project_id: int, samples) -> tuple[ModelVersion | None, float | None]:
-    """The active version's image AUROC on *this* test split (the split may have changed since it trained).
+def versus_active(project_id: int, samples, new_scores: list[float]) -> tuple[ModelVersion | None, dict | None]:
+    """The active version against the new one, both on the same held-out images: this test split less the
+    images the active version trained on (its snapshot's train split; an image moved to test since would be
+    scored as one it knows). Returns (active, {version, image_auroc, new_image_auroc, images, excluded}), the
+    AUROCs on those images (None where they lack good or defective ones); (None, None) with no active version.
 
     Its stored predictions are the scores it shows (image files are immutable per id), so only test images
     it has not scored yet are scored now, chunk by chunk, at the product's precision."""
     from ml.metrics import auroc, normalise
+    from webapp.datasets.models import Split
+
+    from .models import SnapshotEntry
 
     active = ModelVersion.objects.filter(project_id=project_id, is_active=True).first()
     if active is None:
         return None, None
     ids = _parallel(samples.eval_image_ids, len(samples.eval))
+    trained_on = set()
+    if active.job_id is not None:
+        entries = SnapshotEntry.objects.filter(job_id=active.job_id, split=Split.TRAIN)
+        trained_on = set(entries.values_list("image_id", flat=True))
+    keep = [n for n, image_id in enumerate(ids) if image_id is None or image_id not in trained_on]
     stored = dict(
-        Prediction.objects.filter(model_version=active, image_id__in=[i for i in ids if i is not None]).values_list(
-            "image_id", "score"
-        )
+        Prediction.objects.filter(
+            model_version=active, image_id__in=[ids[n] for n in keep if ids[n] is not None]
+        ).values_list("image_id", "score")
     )
-    missing = [n for n, image_id in enumerate(ids) if image_id not in stored]
-    scores = [stored.get(image_id) for image_id in ids]
+    scores = {n: stored[ids[n]] for n in keep if ids[n] in stored}
+    missing = [n for n in keep if n not in scores]
     if missing:
         predictor = engine.predictor_for(active)
         batch = max(1, settings.INFERENCE_BATCH_SIZE)
@@ -124,7 +135,14 @@ def active_auroc_on(project_id: int, samples) -> tuple[ModelVersion | None, floa
             results = predictor.predict([samples.eval[n].image_path for n in chunk], batch_size=batch)
             for n, result in zip(chunk, results, strict=True):
                 scores[n] = normalise(result.score)
-    return active, auroc(scores, [s.label for s in samples.eval])
+    labels = [samples.eval[n].label for n in keep]
+    return active, {
+        "version": active.version,
+        "image_auroc": auroc([scores[n] for n in keep], labels),
+        "new_image_auroc": auroc([new_scores[n] for n in keep], labels),
+        "images": len(keep),
+        "excluded": len(ids) - len(keep),
+    }
 
 
 THRESHOLD_KEYS = ("f1", "precision", "recall")

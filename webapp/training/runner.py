@@ -313,9 +313,10 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
     # version's test predictions (see webapp/training/evaluation.py).
     evaluated = evaluation.evaluate(checkpoint, result.metrics, samples)
     metrics, threshold, curves = evaluated.metrics, evaluated.threshold, evaluated.curves
-    active, active_auroc = (None, None)
+    active, versus = (None, None)
     if metrics["image_auroc"] is not None:
-        active, active_auroc = evaluation.active_auroc_on(job.project_id, samples)
+        new_scores = [p.score for p in evaluated.predictions]
+        active, versus = evaluation.versus_active(job.project_id, samples, new_scores)
     name = f"models/project-{job.project_id}/job-{job.id}-{uuid.uuid4().hex[:8]}.pt"
     heatmaps: dict[int, str] = {}
 
@@ -345,7 +346,7 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
             last = ModelVersion.objects.filter(project_id=job.project_id).order_by("-version").first()
             comparison = None
             if active is not None and current is not None and current.id == active.id:
-                comparison = {"version": active.version, "image_auroc": active_auroc}
+                comparison = versus
             version = ModelVersion.objects.create(
                 project_id=job.project_id,
                 job=locked,

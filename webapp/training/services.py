@@ -267,7 +267,8 @@ def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
 
 
 def should_activate(*, current: ModelVersion | None, new_auroc: float | None, comparison: dict | None) -> bool:
-    """First version, or image AUROC not worse than the active one's on the same test split; never an inverted
+    """First version, or image AUROC not worse than the active one's on the same held-out images (this test
+    split less what the active version trained on: `comparison`, from evaluation.versus_active); never an inverted
     version (test image AUROC below 0.5: it ranks defects below good parts, worse than chance), even the first.
     Such a version stays available with its warning; a person may still activate it by hand.
 
@@ -280,8 +281,12 @@ def should_activate(*, current: ModelVersion | None, new_auroc: float | None, co
         return True
     if new_auroc is None:
         return True
-    old = comparison["image_auroc"] if comparison else (current.metrics or {}).get("image_auroc")
-    return old is None or new_auroc >= old - 1e-9
+    if comparison:  # both on the same held-out images (evaluation.versus_active)
+        old, new = comparison["image_auroc"], comparison.get("new_image_auroc", new_auroc)
+        new = new_auroc if new is None else new
+    else:
+        old, new = (current.metrics or {}).get("image_auroc"), new_auroc
+    return old is None or new >= old - 1e-9
 
 
 @transaction.atomic

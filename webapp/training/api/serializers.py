@@ -175,7 +175,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     train_counts = TrainCountsSerializer(read_only=True)
     test_counts = serializers.JSONField(read_only=True, help_text="{good, defective, masks} of the test split used.")
     compared_with = serializers.SerializerMethodField(
-        help_text="The active version this one was compared with at activation, on the same test split."
+        help_text="The active version this one was compared with at activation: {version, image_auroc (the active "
+        "one's), new_image_auroc (this one's), images, excluded}, both on this test split less the images the active "
+        "version trained on (`excluded` of them)."
     )
     curves = serializers.JSONField(read_only=True, help_text="{roc: {fpr, tpr}, pr: {precision, recall}, histogram}")
     snapshot = serializers.SerializerMethodField(help_text="What this version trained and was evaluated on.")
