@@ -49,14 +49,18 @@ function show(cfg, data, metrics) {
   s.dataset.changed = String(summary.changed);
   s.dataset.images = String(summary.images);
   s.textContent =
-    `${summary.images} test image${summary.images === 1 ? "" : "s"} scored by both; ` +
+    `${summary.images} test image${summary.images === 1 ? "" : "s"} held out by both (in the test split of both ` +
+    "trainings, so neither learnt from them); " +
     `${summary.changed} changed verdict (v${a.version} → v${b.version}): ${summary.fixed} fixed, ${summary.broken} broken. ` +
     `Correct: v${a.version} ${summary.correct_a}, v${b.version} ${summary.correct_b}.`;
   byTestId("compare-head-a").textContent = `v${a.version}`;
   byTestId("compare-head-b").textContent = `v${b.version}`;
-  const rows = [["threshold", "Threshold"], ...metrics].map(([k, label]) => {
-    const va = k === "threshold" ? a.threshold : a.metrics[k];
-    const vb = k === "threshold" ? b.threshold : b.metrics[k];
+  // Side by side only what was measured on the same images: the image metrics on the compared ones (each
+  // version's stored figures come from its own test split, and those differ when the splits changed).
+  const common = metrics.filter(([k]) => k in (a.on_these_images || {}));
+  const rows = [["threshold", "Threshold"], ...common].map(([k, label]) => {
+    const va = k === "threshold" ? a.threshold : a.on_these_images[k];
+    const vb = k === "threshold" ? b.threshold : b.on_these_images[k];
     const d = typeof va === "number" && typeof vb === "number" ? vb - va : null;
     return h(
       "tr",

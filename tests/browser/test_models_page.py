@@ -89,6 +89,12 @@ def test_comparison_of_two_versions_on_the_same_test_images(page, logged_in, two
     )
     assert changed_ids == sorted([good[2], bad[0]])
     expect(page.locator('[data-testid="compare-metric"][data-metric="threshold"]')).to_contain_text("0.500")
+    # the metrics side by side are measured on these 8 images (both versions store 0.94, each on its own split)
+    auroc = page.locator('[data-testid="compare-metric"][data-metric="image_auroc"]')
+    expect(auroc).to_contain_text("0.750")
+    expect(auroc).to_contain_text("0.875")
+    expect(auroc).to_contain_text("+0.125")
+    expect(page.locator('[data-testid="compare-metric"][data-metric="pixel_auroc"]')).to_have_count(0)
     expect(page.get_by_test_id("compare-scatter").locator("circle.pt")).to_have_count(8)
     # Swap: the same images, the verdict changes read the other way.
     page.get_by_test_id("compare-a").select_option(str(m2.pk))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from webapp.datasets.models import Image
+from webapp.datasets.models import Image, Split
 
-from .models import InferenceBatch, InferenceItem, ModelVersion, Prediction, TrainingJob
+from .models import InferenceBatch, InferenceItem, ModelVersion, Prediction, SnapshotEntry, TrainingJob
 
 
 def _visible(queryset: QuerySet, user, project_path: str = "project") -> QuerySet:
@@ -71,20 +71,30 @@ def item_for_user(user, item_id) -> InferenceItem:
     return _one(items, item_id, "inference item")
 
 
-def compare_versions(a: ModelVersion, b: ModelVersion) -> list[dict]:
-    """Both versions' scores on the project's test images that each of them scored (read-only).
+def held_out_by(version: ModelVersion) -> QuerySet | None:
+    """Ids of the images a version was tested on and never trained on: its snapshot's test split (a
+    subquery); None for a version from before snapshots, whose splits were not kept."""
+    if version.job_id is None or not SnapshotEntry.objects.filter(job_id=version.job_id).exists():
+        return None
+    return SnapshotEntry.objects.filter(job_id=version.job_id, split=Split.TEST).values("image_id")
 
-    One row per image, in image order: `{image, filename, label, defect_type, score_a, score_b}`; the
-    verdicts (`score >= threshold`) are the serializer's. Images scored by only one version are left out,
-    so the rows are the same images for both.
+
+def compare_versions(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    """Both versions' scores on the images both held out (read-only): in the test split of both training
+    snapshots, so neither is credited for an image it trained on, whatever was moved between splits since
+    (a version from before snapshots: the project's test split today).
+
+    One row per image, in image order: `{image, filename, label, defect_type, score_a, score_b}` with the
+    image's label and type now (the operator's latest word); the verdicts (`score >= threshold`) are the
+    serializer's. Images scored by only one version are left out, so the rows are the same images for both.
     """
-    rows = (
-        Prediction.objects.filter(
-            model_version_id__in=[a.pk, b.pk], image__project_id=a.project_id, image__split="test"
-        )
-        .values_list("image_id", "model_version_id", "score", "image__filename", "image__label", "image__defect_type")
-        .order_by("image_id")
-    )
+    rows = Prediction.objects.filter(model_version_id__in=[a.pk, b.pk], image__project_id=a.project_id)
+    for version in (a, b):
+        held_out = held_out_by(version)
+        rows = rows.filter(image__split=Split.TEST) if held_out is None else rows.filter(image_id__in=held_out)
+    rows = rows.values_list(
+        "image_id", "model_version_id", "score", "image__filename", "image__label", "image__defect_type"
+    ).order_by("image_id")
     by_image: dict[int, dict] = {}
     for image_id, version_id, score, filename, label, defect_type in rows:
         row = by_image.setdefault(

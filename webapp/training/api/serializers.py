@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ml.metrics import is_defective, quality_warnings
+from ml.metrics import compute_metrics, is_defective, quality_warnings
 from webapp.core.api.strict import StrictKeysMixin
 
 from ..failures import scrub_paths
@@ -311,16 +311,24 @@ class TrainingStatusSerializer(serializers.Serializer):
     active_model = ModelVersionSerializer(allow_null=True)
 
 
+class CommonMetricsSerializer(serializers.Serializer):
+    image_auroc = serializers.FloatField(allow_null=True)
+    image_ap = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+
+
 class ComparedVersionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.IntegerField()
     threshold = serializers.FloatField()
     is_active = serializers.BooleanField()
-    metrics = serializers.SerializerMethodField()
-
-    @extend_schema_field(MetricsSerializer)
-    def get_metrics(self, version: ModelVersion) -> dict:
-        return ModelVersionSerializer().get_metrics(version)
+    metrics = MetricsSerializer(help_text="The version's own metrics, each on its own test split (stored at training).")
+    on_these_images = CommonMetricsSerializer(
+        help_text="Image metrics on the compared images only (the same images for both versions, labels as "
+        "they are now; f1/precision/recall at this version's threshold): the figures to set side by side."
+    )
 
 
 class ComparedImageSerializer(serializers.Serializer):
@@ -336,7 +344,9 @@ class ComparedImageSerializer(serializers.Serializer):
 
 
 class ComparisonSummarySerializer(serializers.Serializer):
-    images = serializers.IntegerField(help_text="Test images scored by both versions.")
+    images = serializers.IntegerField(
+        help_text="Images both versions held out (in the test split of both training snapshots) and scored."
+    )
     changed = serializers.IntegerField(help_text="Of them, images whose verdict differs.")
     correct_a = serializers.IntegerField(help_text="Labelled test images version a gets right.")
     correct_b = serializers.IntegerField(help_text="Labelled test images version b gets right.")
@@ -367,4 +377,21 @@ class ComparisonSerializer(serializers.Serializer):
                 summary["correct_b"] += ok_b
                 summary["fixed"] += ok_b and not ok_a
                 summary["broken"] += ok_a and not ok_b
-        return {"a": a, "b": b, "summary": summary, "images": images}
+        labelled = [row for row in rows if row["label"] in ("good", "defective")]
+        truth = [int(row["label"] == "defective") for row in labelled]
+
+        def on_these(version: ModelVersion, key: str) -> dict:
+            computed = compute_metrics([row[key] for row in labelled], truth, threshold=version.threshold)
+            return {name: computed[name] for name in ("image_auroc", "image_ap", "f1", "precision", "recall")}
+
+        def side(version: ModelVersion, key: str) -> dict:
+            return {
+                "id": version.id,
+                "version": version.version,
+                "threshold": version.threshold,
+                "is_active": version.is_active,
+                "metrics": ModelVersionSerializer().get_metrics(version),
+                "on_these_images": on_these(version, key),
+            }
+
+        return {"a": side(a, "score_a"), "b": side(b, "score_b"), "summary": summary, "images": images}
