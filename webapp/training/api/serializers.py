@@ -136,14 +136,19 @@ class PerDefectTypeSerializer(serializers.Serializer):
     image_auroc = serializers.FloatField(allow_null=True, help_text="This type vs all good test images.")
 
 
-class MetricsSerializer(serializers.Serializer):
+class CommonMetricsSerializer(serializers.Serializer):
+    """The image metrics: all a comparison of two versions on the same images needs."""
+
     image_auroc = serializers.FloatField(allow_null=True)
     image_ap = serializers.FloatField(allow_null=True)
-    pixel_auroc = serializers.FloatField(allow_null=True)
-    aupro = serializers.FloatField(allow_null=True)
     f1 = serializers.FloatField(allow_null=True)
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
+
+
+class MetricsSerializer(CommonMetricsSerializer):
+    pixel_auroc = serializers.FloatField(allow_null=True)
+    aupro = serializers.FloatField(allow_null=True)
     per_defect_type = serializers.DictField(
         child=PerDefectTypeSerializer(),
         allow_null=True,
@@ -309,14 +314,6 @@ class TrainingStatusSerializer(serializers.Serializer):
     )
     active_job = TrainingJobSerializer(allow_null=True)
     active_model = ModelVersionSerializer(allow_null=True)
-
-
-class CommonMetricsSerializer(serializers.Serializer):
-    image_auroc = serializers.FloatField(allow_null=True)
-    image_ap = serializers.FloatField(allow_null=True)
-    f1 = serializers.FloatField(allow_null=True)
-    precision = serializers.FloatField(allow_null=True)
-    recall = serializers.FloatField(allow_null=True)
 
 
 class ComparedVersionSerializer(serializers.Serializer):
