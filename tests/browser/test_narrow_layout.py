@@ -1,5 +1,6 @@
-"""Every page fits a 760 px wide window (a tablet at the line, a half-screen browser): nothing is cut off at
-the right and the page never scrolls sideways; wide tables scroll inside their card instead."""
+"""Every page fits a 390 px phone, a 760 px wide window (a tablet at the line, a half-screen browser) and a 1024 px
+one: nothing is cut off at the right and the page never scrolls sideways; wide tables scroll inside their card
+instead. On a phone the gallery shows its images first, and the labeller's image keeps most of the screen."""
 
 import pytest
 from playwright.sync_api import expect
@@ -21,7 +22,7 @@ def project_with_model(logged_in):
     return project, images
 
 
-@pytest.mark.parametrize("width", [760, 1024])
+@pytest.mark.parametrize("width", [390, 760, 1024])
 def test_no_page_scrolls_sideways_or_cuts_off_the_header(page, project_with_model, width):
     project, images = project_with_model
     page.set_viewport_size({"width": width, "height": 800})
@@ -60,3 +61,20 @@ def test_no_page_scrolls_sideways_or_cuts_off_the_header(page, project_with_mode
             for select in ("train-mode", "train-preset"):
                 assert page.get_by_test_id(select).bounding_box()["width"] > 80
     assert not overflowing, f"pages wider than {width} px: {overflowing}"
+
+
+def test_on_a_phone_the_gallery_shows_images_first_and_the_labeller_leaves_room_to_paint(page, project_with_model):
+    project, images = project_with_model
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    page.goto(f"/projects/{project.pk}/")
+    first = page.get_by_test_id("tile").first
+    expect(first).to_be_visible()
+    assert first.bounding_box()["y"] < page.get_by_test_id("filter-label").bounding_box()["y"]
+    assert first.bounding_box()["y"] < 844  # on the first screen, not below the filters
+
+    page.goto(f"/projects/{project.pk}/images/{images[0]['id']}/")
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
+    canvas = page.get_by_test_id("mask-canvas").bounding_box()
+    assert canvas["width"] >= 370 and canvas["height"] >= 500
+    expect(page.get_by_test_id("label-good")).to_be_visible()  # the panel follows below the image
