@@ -242,3 +242,70 @@ def test_activate_without_a_body_works_and_patch_through_it_is_405(api_client, p
     version.refresh_from_db()
     assert version.threshold == 0.5
     assert member_client(Role.VIEWER).post(f"/api/v1/models/{version.pk}/activate/").status_code == 403
+
+
+# ---------------------------------------------------------------- every endpoint, not only the lists
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/projects/{p}/?x=1",
+        "/api/v1/projects/{p}/training-status/?x=1",
+        "/api/v1/images/{i}/?verbose=1",
+        "/api/v1/images/{i}/prediction/?version=1",
+        "/api/v1/images/{i}/mask/?x=1",
+        "/api/v1/images/{i}/file/?size=small",
+        "/api/v1/models/{m}/?x=1",
+    ],
+)
+def test_an_endpoint_that_takes_no_such_query_parameter_says_so(api_client, project, images, path):
+    version = ModelVersionFactory(project=project, is_active=True)
+    url = path.format(p=project.pk, i=images[0].pk, m=version.pk)
+
+    response = api_client.get(url)
+
+    assert response.status_code == 400 and "Unknown query parameter" in response.json()["detail"]
+
+
+def test_a_prediction_of_a_chosen_version_is_that_versions_not_the_active_ones(api_client, project, images):
+    from .factories import PredictionFactory
+
+    old = ModelVersionFactory(project=project, version=1, is_active=False)
+    active = ModelVersionFactory(project=project, version=2, is_active=True)
+    PredictionFactory(model_version=old, image=images[0], score=0.25)
+    PredictionFactory(model_version=active, image=images[0], score=0.75)
+    url = f"/api/v1/images/{images[0].pk}/prediction/"
+
+    assert api_client.get(url).json()["model"] == active.pk
+    chosen = api_client.get(f"{url}?model={old.pk}").json()
+    assert (chosen["model"], chosen["score"]) == (old.pk, 0.25)
+    unscored = api_client.get(f"/api/v1/images/{images[1].pk}/prediction/?model={old.pk}")
+    assert unscored.status_code == 404 and "has not scored this image" in unscored.json()["detail"]
+    other = ModelVersionFactory()  # another project's version
+    assert api_client.get(f"{url}?model={other.pk}").status_code == 404
+    assert api_client.get(f"{url}?model=abc").status_code == 400
+
+
+@pytest.mark.parametrize("value", ["no", "off", "n", "f", "yes", 2, "maybe"])
+def test_a_bulk_filter_boolean_follows_the_gallerys_rule(api_client, project, images, value):
+    """`has_mask: "no"` is 400 in a bulk filter as in the gallery's query, not a filter that selects something."""
+    response = bulk(api_client, project, {"filter": {"has_mask": value}, "action": "delete"})
+
+    assert response.status_code == 400 and "not a boolean; use true or false" in response.json()["detail"]
+    assert Image.objects.filter(project=project).count() == 3
+
+
+def test_a_bulk_filter_takes_true_false_1_and_0(api_client, project, images):
+    for value in (False, "false", 0, "0"):
+        response = bulk(api_client, project, {"filter": {"has_mask": value}, "action": "delete"}, "?dry_run=true")
+        assert response.status_code == 200 and response.json()["affected"] == 3
+
+
+def test_an_empty_if_match_is_400_and_writes_nothing(api_client, project, images):
+    image = images[1]
+
+    response = api_client.patch(f"/api/v1/images/{image.pk}/", {"label": "good"}, format="json", HTTP_IF_MATCH='""')
+
+    assert response.status_code == 400 and "If-Match header is empty" in response.json()["detail"]
+    assert Image.objects.get(pk=image.pk).label == Label.UNLABELED

@@ -75,7 +75,9 @@ class DrainUnreadBodyMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return response
-        if 0 < length <= settings.UNREAD_BODY_DRAIN_BYTES and not getattr(request, "_read_started", False):
+        unread = not getattr(request, "_read_started", False)
+        # A 413 refused the body for its size: it is never read, whatever its size.
+        if 0 < length <= settings.UNREAD_BODY_DRAIN_BYTES and unread and response.status_code != 413:
             try:
                 while request.read(1 << 16):
                     pass

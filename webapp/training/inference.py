@@ -36,6 +36,7 @@ from webapp.core.exceptions import (
 )
 from webapp.core.queue import enqueue
 from webapp.datasets.imaging import check_size, open_checked, read_zip_entry, sniff_format, stored_bytes, to_8bit
+from webapp.datasets.import_plan import unsafe_reason
 from webapp.datasets.models import Image, Project
 
 from . import engine
@@ -190,8 +191,11 @@ def archive_entries(fileobj) -> Iterator[Upload]:
         raise PayloadTooLarge("The archive's uncompressed size is over the limit.")
     for info in infos:
         path = PurePosixPath(info.filename)
-        is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-        if is_link or path.name.startswith(".") or "__MACOSX" in path.parts:
+        if path.name.startswith(".") or "__MACOSX" in path.parts:
+            continue  # archiver metadata, not content
+        unsafe = unsafe_reason(info)  # as an import judges it: `../x.jpg`, an absolute path, a symbolic link
+        if unsafe is not None:
+            yield Upload(info.filename, problem=InvalidInput(f"Not scored: {unsafe} ({info.filename[:200]!r})."))
             continue
         try:
             data = read_zip_entry(archive, info)

@@ -42,14 +42,21 @@ def version_for_user(user, version_id) -> ModelVersion:
     return _one(_visible(ModelVersion.objects.select_related("project"), user), version_id, "model")
 
 
-def active_prediction_for_user(user, image_id) -> Prediction:
-    """The prediction of the image by its project's active model; 404 without one."""
+def active_prediction_for_user(user, image_id, version_id: int | None = None) -> Prediction:
+    """The prediction of the image by its project's active model, or by version `version_id` of its project;
+    404 without one."""
     image = _one(_visible(Image.objects.all(), user), image_id, "image")
-    prediction = (
-        Prediction.objects.filter(image=image, model_version__is_active=True).select_related("model_version").first()
-    )
+    predictions = Prediction.objects.filter(image=image).select_related("model_version")
+    if version_id is None:
+        prediction = predictions.filter(model_version__is_active=True).first()
+        if prediction is None:
+            raise Http404("No prediction for this image yet (no active model, or it has not been scored).")
+        return prediction
+    if not ModelVersion.objects.filter(pk=version_id, project_id=image.project_id).exists():
+        raise Http404(f"No model version {version_id} in this image's project.")
+    prediction = predictions.filter(model_version_id=version_id).first()
     if prediction is None:
-        raise Http404("No prediction for this image yet (no active model, or it has not been scored).")
+        raise Http404(f"Model version {version_id} has not scored this image.")
     return prediction
 
 

@@ -163,6 +163,23 @@ class ImageUpdateSerializer(StrictKeysMixin, serializers.Serializer):
     )
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """`true` / `false` (JSON booleans, or the strings "true", "false", "1", "0", as the gallery's query takes):
+    DRF's own also takes "yes", "off", "n" ..., which the gallery refuses; one filter, one rule."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+    default_error_messages = {"invalid": "{input!r} is not a boolean; use true or false."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if type(data) is int and data in (0, 1):
+            return bool(data)
+        if isinstance(data, str) and data.strip().lower() in self.VALUES:
+            return self.VALUES[data.strip().lower()]
+        self.fail("invalid", input=str(data)[:40])
+
+
 class ImageFilterSerializer(StrictKeysMixin, serializers.Serializer):
     """The gallery's filters as JSON; empty values mean "any", as in the query string. Unknown keys are 400."""
 
@@ -170,7 +187,7 @@ class ImageFilterSerializer(StrictKeysMixin, serializers.Serializer):
 
     label = serializers.ChoiceField(choices=Label.choices, required=False, allow_blank=True)
     split = serializers.ChoiceField(choices=Split.choices, required=False, allow_blank=True)
-    has_mask = serializers.BooleanField(required=False, allow_null=True, default=None)
+    has_mask = StrictBooleanField(required=False, allow_null=True, default=None)
     predicted = serializers.ChoiceField(choices=["defective", "good"], required=False, allow_blank=True)
     defect_type = DefectTypeListField(required=False, help_text="Any of these defect types (comma-separated).")
 

@@ -54,7 +54,7 @@ class ProjectListView(StrictQueryMixin, generics.ListCreateAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class ProjectDetailView(APIView):
+class ProjectDetailView(StrictQueryMixin, APIView):
     """One project with counts, active model and settings. PATCH name, description, settings (owners and
     labellers); DELETE removes the project with all its images and models (owners)."""
 
@@ -115,7 +115,7 @@ class MemberListView(StrictQueryMixin, ProjectScopedMixin, generics.GenericAPIVi
         return Response(s.MemberSerializer(membership).data, status=201 if created else 200)
 
 
-class MemberDetailView(ProjectScopedMixin, APIView):
+class MemberDetailView(StrictQueryMixin, ProjectScopedMixin, APIView):
     """Remove a member (owners; anyone may leave a project, except its creator)."""
 
     project_permission = IsProjectMember
@@ -165,7 +165,7 @@ class ProjectImportListView(StrictQueryMixin, ProjectScopedMixin, generics.Gener
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImportDetailView(generics.GenericAPIView):
+class ImportDetailView(StrictQueryMixin, generics.GenericAPIView):
     """Progress and report of one import."""
 
     serializer_class = s.ImportJobSerializer

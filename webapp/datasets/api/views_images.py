@@ -122,11 +122,21 @@ class ProjectDefectTypeListView(StrictQueryMixin, ProjectScopedMixin, generics.G
 
 
 def if_match(request) -> str | None:
-    """The `If-Match` revision a write is conditional on (an image's `revision`, quoted or not); None: none."""
-    value = (request.headers.get("If-Match") or "").strip()
-    if not value or value == "*":
+    """The `If-Match` revision a write is conditional on (an image's `revision`, quoted or not); None: none.
+    A header sent empty is 400: a client that meant to send a revision and sent nothing would otherwise write
+    unconditionally, over a colleague's edit."""
+    if "If-Match" not in request.headers:
         return None
-    return value.removeprefix("W/").strip('"')
+    value = request.headers["If-Match"].strip()
+    if value == "*":
+        return None
+    revision = value.removeprefix("W/").strip('"').strip()
+    if not revision:
+        raise InvalidInput(
+            "The If-Match header is empty: send the image's revision (as read), or leave the header out to write "
+            "whatever the image is now."
+        )
+    return revision
 
 
 IF_MATCH_HELP = (
@@ -135,7 +145,7 @@ IF_MATCH_HELP = (
 )
 
 
-class ImageDetailView(APIView):
+class ImageDetailView(StrictQueryMixin, APIView):
     """One image. PATCH `label` / `split` / `defect_type` (owners, labellers); DELETE removes it with its files."""
 
     permission_classes = [*APIView.permission_classes, CanEditProjectData]
@@ -171,7 +181,7 @@ class ImageDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class _ImageFileBase(APIView):
+class _ImageFileBase(StrictQueryMixin, APIView):
     permission_classes = [*APIView.permission_classes, IsProjectMember]
     field = "file"
 
@@ -207,7 +217,7 @@ class ImageThumbnailView(_ImageFileBase):
         return super().get(request, pk)
 
 
-class ImageMaskView(APIView):
+class ImageMaskView(StrictQueryMixin, APIView):
     """The defect mask: a {0,255} single-channel PNG at the image's resolution."""
 
     permission_classes = [*APIView.permission_classes, CanEditProjectData]

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.permissions import CanEditProjectData, IsProjectMember
-from webapp.core.query import StrictQueryMixin
+from webapp.core.query import StrictQueryMixin, parse_id
 from webapp.core.responses import queue_down
 from webapp.core.schema import errors
 from webapp.datasets import files
@@ -98,7 +98,7 @@ class ProjectTrainingJobsView(StrictQueryMixin, ProjectScopedView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
-class TrainingJobDetailView(GenericAPIView):
+class TrainingJobDetailView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.TrainingJobSerializer
 
@@ -114,7 +114,7 @@ class TrainingJobDetailView(GenericAPIView):
         return Response(s.TrainingJobSerializer(job).data)
 
 
-class TrainingJobCancelView(GenericAPIView):
+class TrainingJobCancelView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, CanEditProjectData]
     serializer_class = s.TrainingJobSerializer
 
@@ -136,7 +136,7 @@ class TrainingJobCancelView(GenericAPIView):
         return Response(s.TrainingJobSerializer(job).data, status=code)
 
 
-class TrainingStatusView(ProjectScopedView):
+class TrainingStatusView(StrictQueryMixin, ProjectScopedView):
     serializer_class = s.TrainingStatusSerializer
 
     @extend_schema(
@@ -170,7 +170,7 @@ class ProjectModelsView(StrictQueryMixin, ProjectScopedView):
         return self.get_paginated_response(s.ModelVersionSerializer(page, many=True).data)
 
 
-class ModelDetailView(GenericAPIView):
+class ModelDetailView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, CanEditProjectData]
     serializer_class = s.ModelVersionSerializer
 
@@ -222,7 +222,7 @@ class ModelActivateView(ModelDetailView):
         return Response(s.ModelVersionSerializer(version).data)
 
 
-class ModelCompareView(GenericAPIView):
+class ModelCompareView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.ComparisonSerializer
 
@@ -281,16 +281,24 @@ class ModelExportView(StrictQueryMixin, GenericAPIView):
 # --- predictions -----------------------------------------------------------------------------------------
 
 
-class ImagePredictionView(GenericAPIView):
+class ImagePredictionView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.PredictionSerializer
+    query_params_allowed = ("model",)
 
     @extend_schema(
-        summary="The active model's prediction for the image (404 if none yet)",
-        responses={200: s.PredictionSerializer, **errors(401, 404)},
+        summary="The active model's prediction for the image, or a chosen version's with ?model= (404 if none yet)",
+        parameters=[
+            OpenApiParameter(
+                "model", int, description="A model version id of the image's project: its prediction instead."
+            )
+        ],
+        responses={200: s.PredictionSerializer, **errors(400, 401, 404)},
     )
     def get(self, request, image_id):
-        prediction = selectors.active_prediction_for_user(request.user, image_id)
+        raw = request.query_params.get("model")
+        version_id = None if raw in (None, "") else parse_id(raw, "model")
+        prediction = selectors.active_prediction_for_user(request.user, image_id, version_id)
         return Response(s.PredictionSerializer(prediction, context={"request": request}).data)
 
 
@@ -298,7 +306,7 @@ def _png_response(name: str) -> FileResponse:
     return FileResponse(files.open_stored(name), content_type="image/png")
 
 
-class PredictionHeatmapView(APIView):
+class PredictionHeatmapView(StrictQueryMixin, APIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
 
     @extend_schema(

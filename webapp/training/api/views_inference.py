@@ -102,7 +102,7 @@ class ProjectInferenceBatchesView(StrictQueryMixin, SpoolUploadsToDisk, ProjectS
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
-class InferenceBatchDetailView(GenericAPIView):
+class InferenceBatchDetailView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
     serializer_class = s.InferenceBatchSerializer
 
@@ -165,7 +165,7 @@ class InferenceBatchResultsView(StrictQueryMixin, GenericAPIView):
         return response
 
 
-class InferenceItemHeatmapView(APIView):
+class InferenceItemHeatmapView(StrictQueryMixin, APIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
 
     @extend_schema(
