@@ -14,6 +14,24 @@ export function describeCounts(s) {
   );
 }
 
+/**
+ * What a run trains on and tests on, by its mode: an unsupervised run learns from the good train images only
+ * (defective ones are not shown to it), a supervised one from all train images; the test split is only scored.
+ * "trains on 25 good images (unsupervised) · tests on 42: 10 good, 32 defective, 32 masks"
+ */
+export function describeRun(s, mode) {
+  const tr = s.train || {};
+  const te = s.test || {};
+  const learns =
+    mode === "unsupervised"
+      ? `${plural(tr.good ?? 0, "good image")} (unsupervised: the defective ones are not trained on)`
+      : `${plural(tr.images ?? 0, "image")}: ${tr.good ?? 0} good, ${tr.defective ?? 0} defective, ${plural(tr.masks ?? 0, "mask")}`;
+  const tests = te.images
+    ? `tests on ${te.images}: ${te.good ?? 0} good, ${te.defective ?? 0} defective, ${plural(te.masks ?? 0, "mask")}`
+    : "no test split (no metrics)";
+  return `${learns} · ${tests}`;
+}
+
 /** "changed since version N: +A added, R relabelled, M new masks, −D removed, K moved" (null before any version). */
 export function describeChanges(s) {
   const c = s && s.changed;

@@ -2,15 +2,23 @@
 // retraining settings; model versions with metrics, score histogram, ROC/PR curves, threshold and activation.
 
 import { get, post } from "./api.js";
-import { byTestId, config, fmt, h, showError, toast } from "./dom.js";
+import { byTestId, config, disable, fmt, h, showError, toast } from "./dom.js";
 import { lineChart } from "./charts.js";
 import { modelRow, showCurves } from "./training-models.js";
 import { modelSettings, saveSettings } from "./training-settings.js";
-import { describeChanges, describeCounts, isUnchanged } from "./snapshot.js";
+import { describeChanges, describeCounts, describeRun, isUnchanged } from "./snapshot.js";
 
 const cfg = config();
 const pid = cfg.projectId;
 const ACTIVE = ["queued", "running"];
+// What a running job is doing, in words (the job's `phase`).
+const PHASES = {
+  prepare: "preparing the images",
+  features: "extracting backbone features",
+  train: "training",
+  evaluate: "evaluating on the test split",
+  store: "scoring the test split with the stored model",
+};
 
 const form = document.getElementById("train-form");
 const trainError = byTestId("train-error");
@@ -26,12 +34,13 @@ let project = null;
 let policy = null; // GET training-status: the retrain policy's state and reason, the pending snapshot
 let submitting = false;
 let modelsLoaded = false;
+let cancelError = null; // why the last Cancel failed, shown until the next one
 
 // ---------- snapshots (helpers in snapshot.js) ----------
 
-function describeSnapshot(s) {
+function describeSnapshot(s, mode) {
   const changes = describeChanges(s);
-  return `${describeCounts(s)} · ${changes || "first version"}`;
+  return `${mode === "auto" ? describeCounts(s) : describeRun(s, mode)} · ${changes || "first version"}`;
 }
 
 // ---------- the Train button: disabled only with a reason, shown and in its tooltip ----------
@@ -91,9 +100,13 @@ function renderJob() {
   bar.setAttribute("aria-valuenow", String(pct));
   bar.dataset.status = job.status;
   bar.querySelector(".progress-bar").style.width = `${pct}%`;
-  const parts = [`${pct} %`];
-  if (job.epochs) parts.push(`epoch ${job.epoch ?? 0} / ${job.epochs}`);
-  if (job.phase) parts.push(job.phase);
+  // A queued job has made no progress to speak of: it waits (the line under the bar says for what).
+  const parts = [job.status === "queued" ? "waiting for a train worker" : `${pct} %`];
+  if (job.epochs && job.status !== "queued") parts.push(`epoch ${job.epoch ?? 0} / ${job.epochs}`);
+  if (running && PHASES[job.phase]) parts.push(PHASES[job.phase]);
+  if (job.elapsed_seconds != null) parts.push(`${running ? "running for" : "took"} ${fmt.duration(job.elapsed_seconds)}`);
+  if (running && job.eta_seconds != null)
+    parts.push(`about ${fmt.duration(job.eta_seconds)} left in ${job.phase === "train" ? "training" : "this step"}`);
   const hist = job.history || [];
   if (hist.length) parts.push(`loss ${Number(hist[hist.length - 1].loss).toFixed(4)}`);
   if (job.status === "succeeded" && job.model) {
@@ -103,7 +116,7 @@ function renderJob() {
   byTestId("job-detail").textContent = parts.join(" · ");
   const snap = byTestId("job-snapshot");
   const verb = running ? "Trains" : job.status === "succeeded" ? "Trained" : "Was to train";
-  snap.textContent = job.snapshot ? `${verb} on ${describeSnapshot(job.snapshot)}` : "";
+  snap.textContent = job.snapshot ? `${verb} on ${describeSnapshot(job.snapshot, job.resolved_mode || job.mode)}` : "";
   snap.hidden = !job.snapshot;
   // A worker beats every few seconds: a long silence means it may be gone (the job is failed at stale_after)
   const age = job.status === "running" ? job.heartbeat_age_seconds : null;
@@ -127,7 +140,9 @@ function renderJob() {
   if (details.hidden) details.open = false;
   const cancel = byTestId("cancel-job");
   cancel.hidden = !running;
-  cancel.disabled = !!job.cancel_requested;
+  if (cfg.role === "viewer") disable(cancel, true, "Viewers cannot cancel a training: an owner can give you the labeller role.");
+  else disable(cancel, !!job.cancel_requested, "Cancelling: the worker stops within one training step.");
+  if (cancelError) showError(jobError, cancelError);
   renderTrainButton();
   renderNoModelLine();
   lineChart(byTestId("loss-chart"), [{ points: hist.map((p) => [p.epoch, p.loss]), cls: "loss" }], {
@@ -192,6 +207,7 @@ form.addEventListener("submit", async (e) => {
   const epochs = parseInt(form.elements.epochs.value, 10);
   if (epochs > 0) body.epochs = epochs;
   submitting = true;
+  cancelError = null;
   renderTrainButton();
   showError(trainError, null);
   try {
@@ -209,15 +225,18 @@ form.addEventListener("submit", async (e) => {
 
 byTestId("cancel-job").addEventListener("click", async () => {
   if (!job) return;
+  const done = Math.round((job.progress || 0) * 100);
+  if (job.status === "running" && !window.confirm(`Stop training job ${job.id} (${done} % done)? It makes no model version; its labels count for the next run.`)) return;
   const b = byTestId("cancel-job");
   b.disabled = true;
+  cancelError = null;
   try {
     job = await post(`training-jobs/${job.id}/cancel/`, {});
-    renderJob();
   } catch (err) {
-    showError(jobError, `Cancel failed: ${err.detail || err.message}`);
-    b.disabled = false;
+    // kept until the next cancel: the job card's next refresh must not wipe the reason
+    cancelError = `Cancel failed: ${err.detail || err.message}`;
   }
+  renderJob();
   loadJobs();
 });
 

@@ -7,6 +7,8 @@ the page polls the real API. Training a network here would only measure the CPU 
 integration tests do that), not the page.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -40,6 +42,7 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
     page.get_by_test_id("train-epochs").fill("4")
     page.get_by_test_id("train").click()
     expect(page.get_by_test_id("job-status")).to_have_text("queued")
+    expect(page.get_by_test_id("job-detail")).to_contain_text("waiting for a train worker")  # not "0 %"
     job = TrainingJob.objects.get(project=project)
     assert (job.mode, job.preset, job.epochs, job.resolved_mode) == ("auto", "fast", 4, "unsupervised")
     expect(page.get_by_test_id("train")).to_be_disabled()  # one job at a time
@@ -60,6 +63,12 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
         expect(progress(page)).to_have_attribute("aria-valuenow", str(epoch * 20))
         expect(page.get_by_test_id("job-detail")).to_contain_text(f"epoch {epoch} / 4")
     expect(page.get_by_test_id("job-status")).to_have_text("running")
+    # what it is doing, for how long, and how long training still needs at its pace
+    TrainingJob.objects.filter(pk=job.pk).update(eta_seconds=150, started_at=timezone.now() - timedelta(seconds=200))
+    detail = page.get_by_test_id("job-detail")
+    expect(detail).to_contain_text("training · running for 3 min · about 3 min left in training")
+    TrainingJob.objects.filter(pk=job.pk).update(phase="store", progress=0.95, eta_seconds=None)
+    expect(detail).to_contain_text("scoring the test split with the stored model")
     expect(page.locator('[data-testid="loss-chart"] svg path.line')).to_have_count(1)
     expect(page.get_by_test_id("cancel-job")).to_be_visible()
 
@@ -153,6 +162,17 @@ def test_cancel_a_queued_job_and_conflicts_are_explained(page, trainable, allowe
     # Between two polls the button can still be live: the API's 409 is then shown in words.
     page.evaluate("document.getElementById('train-form').requestSubmit()")
     expect(page.get_by_test_id("train-error")).to_contain_text("already running")
+
+    # Stopping a running training asks first: "no" leaves it running, "yes" asks the worker to stop.
+    running = TrainingJob.objects.get(project=project, status="running")
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_test_id("cancel-job").click()
+    page.wait_for_timeout(300)
+    assert not TrainingJob.objects.get(pk=running.pk).cancel_requested
+    page.once("dialog", lambda d: d.accept() if "Stop training job" in d.message else d.dismiss())
+    page.get_by_test_id("cancel-job").click()
+    expect(page.get_by_test_id("cancel-job")).to_be_disabled()
+    assert TrainingJob.objects.get(pk=running.pk).cancel_requested
 
 
 def test_automatic_retraining_setting_and_labels_until_the_next_run(page, trainable):
@@ -257,6 +277,14 @@ def test_a_viewer_reads_why_they_cannot_train(page, logged_in, django_user_model
         "Viewers cannot train: ask the project's owner for the labeller role."
     )
     expect(page.get_by_test_id("train-form")).to_be_hidden()
+    # a running training's Cancel is there, disabled, with the reason (a click would be a silent 403)
+    TrainingJob.objects.create(project=project, status="running", progress=0.3, epochs=10)
+    page.reload()
+    cancel = page.get_by_test_id("cancel-job")
+    expect(cancel).to_be_disabled()
+    expect(cancel).to_have_attribute(
+        "title", "Viewers cannot cancel a training: an owner can give you the labeller role."
+    )
     # the model settings are shown, read-only, with the reason
     for field in ("setting-backbone", "setting-image-size", "setting-tiling", "setting-test-fraction"):
         expect(page.get_by_test_id(field)).to_be_disabled()
@@ -270,7 +298,7 @@ def test_snapshots_of_the_last_job_and_versions_and_the_pending_changes(page, tr
 
     # given version 1, trained on the 4 good images (its job's snapshot frozen the way the runner does)
     project = trainable
-    job = TrainingJob.objects.create(project=project, status="running")
+    job = TrainingJob.objects.create(project=project, status="running", resolved_mode="unsupervised")
     snapshots.freeze(job)
     TrainingJob.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0, finished_at=timezone.now())
     version = prepared_model(project, scores={}, version=1)
@@ -279,8 +307,10 @@ def test_snapshots_of_the_last_job_and_versions_and_the_pending_changes(page, tr
     page.goto(f"/projects/{project.pk}/training/")
 
     # then the last job and the version show what they trained on, and the next run would change nothing
+    # (an unsupervised run learns from the good train images only, and says so)
     expect(page.get_by_test_id("job-snapshot")).to_have_text(
-        "Trained on 4 images: 4 good, 0 defective, 0 masks (train 4, test 0) · first version"
+        "Trained on 4 good images (unsupervised: the defective ones are not trained on) · no test split (no metrics)"
+        " · first version"
     )
     expect(page.get_by_test_id("version-changes")).to_have_text("first version")
     expect(page.get_by_test_id("pending-changes")).to_contain_text("nothing changed since version 1")

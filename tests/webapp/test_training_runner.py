@@ -6,7 +6,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F
 
 from webapp.datasets.models import Image, Label, Project, Split
-from webapp.training import services
+from webapp.training import runner, services
 from webapp.training.models import JobStatus, ModelVersion, TrainingJob
 from webapp.training.runner import run_training_job
 
@@ -180,8 +180,12 @@ def test_progress_epoch_and_loss_history_are_written_while_it_runs(tproject, fak
     run_training_job(job.id, worker="w")
 
     mid = seen[0]
-    assert mid["progress"] == pytest.approx(0.5) and mid["epoch"] == 1 and mid["phase"] == "train"
+    # fit's half is 0.45 of the job: after fit the test split is scored with the stored model (phase "store")
+    assert mid["progress"] == pytest.approx(0.5 * runner.JobReporter.FIT_SHARE) and mid["epoch"] == 1
+    assert mid["phase"] == "train"
     assert mid["history"] == [{"epoch": 1, "loss": pytest.approx((1 / 2 + 1 / 3) / 2, abs=1e-6)}]
+    done = TrainingJob.objects.get(id=job.id)
+    assert (done.progress, done.phase, done.eta_seconds) == (1.0, "done", None)
 
 
 def test_labels_counted_at_start_are_subtracted_and_labels_during_the_run_count_towards_the_next(
@@ -336,14 +340,13 @@ def test_the_heartbeat_keeps_beating_while_the_version_is_evaluated_and_stored(
     import threading
 
     settings.TRAINING_HEARTBEAT_SECONDS = 30.0
-    from webapp.training import runner
 
     store = runner._store_version
     beating = []
 
-    def observed(job, *args):
+    def observed(job, *args, **kwargs):
         beating.append(any(t.name == f"heartbeat-job-{job.id}" and t.is_alive() for t in threading.enumerate()))
-        return store(job, *args)
+        return store(job, *args, **kwargs)
 
     monkeypatch.setattr(runner, "_store_version", observed)
     job = new_job(tproject)
@@ -429,3 +432,31 @@ def test_the_job_shows_the_epochs_fit_will_run_from_the_start_when_the_preset_bu
     assert at_start == [3]
     # fit's own progress reports (2 epochs in the fake) then keep it in step with what fit says
     assert during == [2]
+
+
+def test_the_reporter_says_how_long_the_current_phase_still_needs_at_its_pace(tproject, monkeypatch):
+    from types import SimpleNamespace as Progress
+
+    job = new_job(tproject)
+    TrainingJob.objects.filter(id=job.id).update(status=JobStatus.RUNNING)
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    reporter = runner.JobReporter(job.id, progress_every=0, heartbeat_every=0)
+
+    def at(seconds, **p):
+        clock[0] = 1000.0 + seconds
+        reporter.on_progress(Progress(**{"loss": 0.5, "epochs": 4, "steps": 10, "phase": "train", **p}))
+        return TrainingJob.objects.get(id=job.id)
+
+    assert at(0, epoch=1, step=1, fraction=0.2).eta_seconds is None  # the phase just began: no pace yet
+    # 10 more of 40 steps in 20 s: the other 29 need 58 s
+    later = at(20, epoch=2, step=1, fraction=0.4)
+    assert later.eta_seconds == pytest.approx(58.0) and later.progress == pytest.approx(0.4 * 0.9)
+    # the run's own scoring of the test split after fit is a phase of its own, with its own pace
+    clock[0] = 1100.0
+    reporter.store_progress(10, 100)
+    stored = TrainingJob.objects.get(id=job.id)
+    assert stored.phase == "store" and stored.eta_seconds is None and 0.9 < stored.progress < 1.0
+    clock[0] = 1110.0
+    reporter.store_progress(30, 100)
+    assert TrainingJob.objects.get(id=job.id).eta_seconds == pytest.approx(35.0)

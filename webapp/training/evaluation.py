@@ -52,9 +52,9 @@ def _parallel(values: list, n: int) -> list:
     return list(values) if len(values) == n else [None] * n
 
 
-def score_test_split(predictor, samples) -> list[TestPrediction]:
+def score_test_split(predictor, samples, on_scored=None) -> list[TestPrediction]:
     """Scores (at the product's precision) and heatmap PNGs of the test images, chunk by chunk (full-size
-    maps are encoded at once, never all held)."""
+    maps are encoded at once, never all held). `on_scored(done, total)` after each chunk."""
     from ml.metrics import normalise
 
     ids = _parallel(samples.eval_image_ids, len(samples.eval))
@@ -65,6 +65,8 @@ def score_test_split(predictor, samples) -> list[TestPrediction]:
         results = predictor.predict([s.image_path for s in chunk], batch_size=batch)
         for image_id, result in zip(ids[start : start + batch], results, strict=True):
             out.append(TestPrediction(image_id, normalise(result.score), engine.heatmap_png(result.anomaly_map)))
+        if on_scored is not None:
+            on_scored(len(out), len(samples.eval))
     return out
 
 
@@ -77,13 +79,14 @@ def threshold_on_good_train_images(predictor, samples) -> float:
     return engine.select_threshold(scores, [0] * len(scores))
 
 
-def evaluate(checkpoint: str, fit_metrics: dict | None, samples) -> Evaluation:
-    """Metrics on the test split from the production predictor's scores (see the module docstring)."""
+def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None) -> Evaluation:
+    """Metrics on the test split from the production predictor's scores (see the module docstring);
+    `on_scored(done, total)` follows the scoring of the test images."""
     predictor = engine.load_predictor(checkpoint, engine.resolve_device())
     if not samples.eval:
         metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}, "untyped_defects": None}
         return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
-    predictions = score_test_split(predictor, samples)
+    predictions = score_test_split(predictor, samples, on_scored)
     scores = [p.score for p in predictions]
     labels = [s.label for s in samples.eval]
     # Only defects to test on: the threshold comes from good training images (a quantile of defect scores

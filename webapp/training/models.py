@@ -42,8 +42,12 @@ class TrainingJob(models.Model):
     preset = models.CharField(max_length=8, choices=Preset.choices, default=Preset.FAST)
     epochs = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
-    phase = models.CharField(max_length=32, blank=True, default="", help_text="features | train | evaluate | ...")
+    phase = models.CharField(
+        max_length=32, blank=True, default="", help_text="prepare | features | train | evaluate | store | done"
+    )
     progress = models.FloatField(default=0.0)
+    # Seconds the current phase still needs, from its pace so far (null: not known yet).
+    eta_seconds = models.FloatField(null=True, blank=True)
     epoch = models.PositiveIntegerField(default=0)
     history = models.JSONField(default=list, blank=True, help_text="[{epoch, loss}]")
     # `error` is a sentence for people; `error_detail` the exception for engineers (no server paths).

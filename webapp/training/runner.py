@@ -100,8 +100,14 @@ class JobReporter:
     even while `fit` is busy in a long step (feature extraction) and reports no progress.
     """
 
+    # `fit` reports 0..1 over its own work; after it the run still scores the test split with the stored model and
+    # stores the version (phase "store"), which takes a while on a large split: fit's share of the job's progress.
+    FIT_SHARE = 0.9
+
     def __init__(self, job_id: int, *, progress_every: float, heartbeat_every: float):
         self.job_id = job_id
+        self._phase: str | None = None
+        self._phase_started, self._phase_done = 0.0, 0
         self.progress_every = progress_every
         self.heartbeat_every = heartbeat_every
         self._lock = threading.Lock()
@@ -124,11 +130,41 @@ class JobReporter:
                 self._epoch_losses.append(float(p.loss))
                 if p.steps and p.step >= p.steps:
                     self._close_epoch()
+            if p.phase == "train":
+                done, total = (p.epoch - 1) * p.steps + p.step, p.epochs * p.steps
+            else:
+                done, total = p.step, p.steps
             self._pending.update(
-                progress=min(1.0, max(0.0, float(p.fraction))), phase=p.phase, epoch=int(p.epoch), epochs=int(p.epochs)
+                progress=self.FIT_SHARE * min(1.0, max(0.0, float(p.fraction))),
+                phase=p.phase,
+                epoch=int(p.epoch),
+                epochs=int(p.epochs),
+                eta_seconds=self._phase_eta(p.phase, done, total),
             )
         if time.monotonic() - self._last_write >= self.progress_every:
             self.flush()
+
+    def store_progress(self, done: int, total: int) -> None:
+        """The run's own evaluation after `fit` (test images scored by the stored model): phase "store"."""
+        with self._lock:
+            self._pending.update(
+                progress=self.FIT_SHARE + (1.0 - self.FIT_SHARE) * 0.95 * done / max(total, 1),
+                phase="store",
+                eta_seconds=self._phase_eta("store", done, total),
+            )
+        if time.monotonic() - self._last_write >= self.progress_every:
+            self.flush()
+
+    def _phase_eta(self, phase: str, done: int, total: int) -> float | None:
+        """Seconds the phase still needs at its pace since this reporter first saw it; None until a few seconds
+        of it were seen."""
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._phase_started, self._phase_done = phase, now, done
+        elapsed, progressed = now - self._phase_started, done - self._phase_done
+        if progressed <= 0 or total <= 0 or elapsed < 3.0:
+            return None
+        return round(elapsed * max(0, total - done) / progressed, 1)
 
     def _close_epoch(self) -> None:
         if self._epoch_losses:
@@ -273,7 +309,8 @@ def run_training_job(job_id: int, *, worker: str = "") -> str | None:
         )
         # The reporter keeps beating while the version is evaluated and stored (that can take a while on a
         # cold worker); the `finally` below stops it.
-        status = _store_version(job, cfg, result, samples)
+        reporter.flush(phase="store", progress=JobReporter.FIT_SHARE, eta_seconds=None)
+        status = _store_version(job, cfg, result, samples, on_scored=reporter.store_progress)
     except Exception as exc:  # noqa: BLE001 - any end of a run is recorded on the job, never lost
         reporter.close()
         if _is_cancellation(exc):
@@ -307,11 +344,11 @@ def _is_cancellation(exc: Exception) -> bool:
         return False
 
 
-def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
+def _store_version(job: TrainingJob, cfg, result, samples: SampleSet, on_scored=None) -> str:
     checkpoint = str(result.checkpoint_path)
     # Metrics, threshold and curves from the production predictor's scores, which are also stored as the
     # version's test predictions (see webapp/training/evaluation.py).
-    evaluated = evaluation.evaluate(checkpoint, result.metrics, samples)
+    evaluated = evaluation.evaluate(checkpoint, result.metrics, samples, on_scored=on_scored)
     metrics, threshold, curves = evaluated.metrics, evaluated.threshold, evaluated.curves
     active, versus = (None, None)
     if metrics["image_auroc"] is not None:
@@ -372,6 +409,7 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet) -> str:
                 status=JobStatus.SUCCEEDED,
                 progress=1.0,
                 phase="done",
+                eta_seconds=None,
                 history=history or locked.history,
                 device=str(result.device or locked.device),
                 finished_at=timezone.now(),

@@ -66,6 +66,14 @@ class TrainingJobSerializer(serializers.ModelSerializer):
     queued_seconds = serializers.SerializerMethodField(
         help_text="Queued jobs: seconds since the job was created, waiting for a train worker (null otherwise)."
     )
+    elapsed_seconds = serializers.SerializerMethodField(
+        help_text="Seconds since a worker started the job, to its end once it ended (null while queued)."
+    )
+    eta_seconds = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="Running jobs: seconds the current phase still needs at its pace so far (null until known).",
+    )
 
     class Meta:
         model = TrainingJob
@@ -96,6 +104,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "heartbeat_age_seconds",
             "stale_after_seconds",
             "queued_seconds",
+            "elapsed_seconds",
+            "eta_seconds",
             "dispatched_at",
             "dispatch_count",
         ]
@@ -105,6 +115,12 @@ class TrainingJobSerializer(serializers.ModelSerializer):
         if job.status != "running" or job.heartbeat_at is None:
             return None
         return round(max(0.0, (timezone.now() - job.heartbeat_at).total_seconds()), 1)
+
+    def get_elapsed_seconds(self, job: TrainingJob) -> float | None:
+        if job.started_at is None:
+            return None
+        end = job.finished_at or timezone.now()
+        return round(max(0.0, (end - job.started_at).total_seconds()), 1)
 
     def get_queued_seconds(self, job: TrainingJob) -> float | None:
         if job.status != "queued":
