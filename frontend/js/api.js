@@ -13,10 +13,38 @@ export class ApiError extends Error {
 }
 
 export function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  if (meta && meta.content) return meta.content;
+  // The cookie first: signing in again (in another tab) gives a new token, which the page's meta tag lacks.
   const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return m ? decodeURIComponent(m[1]) : "";
+  if (m) return decodeURIComponent(m[1]);
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta && meta.content ? meta.content : "";
+}
+
+/**
+ * The session ended (logged out in another tab, expired): one banner says so and links to the login page in a
+ * new tab, so what is on this page (unsaved painting, a selection) stays; once signed in there, this page's
+ * next request works again.
+ */
+function signedOut() {
+  let banner = document.querySelector('[data-testid="signed-out"]');
+  if (banner) return;
+  const next = encodeURIComponent(window.location.pathname + window.location.search);
+  banner = document.createElement("div");
+  banner.className = "signed-out";
+  banner.dataset.testid = "signed-out";
+  banner.setAttribute("role", "alert");
+  const link = document.createElement("a");
+  link.href = `/accounts/login/?next=${next}`;
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.textContent = "Sign in again in a new tab";
+  banner.append("You are signed out (you logged out in another tab, or your session ended). ", link, ": what is on this page stays, and it works again once you are signed in.");
+  document.body.prepend(banner);
+}
+
+function signedIn() {
+  const banner = document.querySelector('[data-testid="signed-out"]');
+  if (banner) banner.remove();
 }
 
 function describe(status, body, fallback) {
@@ -70,6 +98,8 @@ export async function api(method, path, { json, body, params, headers = {}, sign
       data = null;
     }
   }
+  if (res.status === 401) signedOut();
+  else if (res.ok) signedIn();
   if (!res.ok) throw new ApiError(res.status, describe(res.status, data), data);
   return data;
 }
@@ -91,6 +121,7 @@ export async function getBlob(path, { signal } = {}) {
     throw new ApiError(0, describe(0));
   }
   if (res.status === 404) return null;
+  if (res.status === 401) signedOut();
   if (!res.ok) {
     let data = null;
     try {
@@ -130,6 +161,7 @@ export function upload(path, formData, onProgress) {
       } catch {
         data = null;
       }
+      if (xhr.status === 401) signedOut();
       if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, data });
       else reject(new ApiError(xhr.status, describe(xhr.status, data), data));
     };

@@ -301,3 +301,38 @@ def test_labelling_can_move_on_by_itself(page, logged_in):
     page.wait_for_url(f"**/images/{newest_first[2]}/**")
     labels = dict(Image.objects.filter(project=project).values_list("id", "label"))
     assert [labels[i] for i in newest_first] == ["good", "defective", "unlabeled"]
+
+
+def test_signed_out_in_another_tab_the_page_says_so_and_keeps_the_painting(
+    page, big_image, context, live_server, allowed_console_errors
+):
+    """The session ends while a mask is being painted: the page says how to sign in again (in a new tab, so the
+    painting stays), and once signed in the same Save stores it."""
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    project, image_id = big_image
+    open_labeller(page, project, image_id)
+    page.get_by_test_id("brush-size").fill("40")
+    stroke(page, [(300, 600), (1300, 600)])
+    Session.objects.all().delete()  # logged out elsewhere
+    allowed_console_errors.append("401")
+
+    page.get_by_test_id("save-mask").click()
+
+    banner = page.get_by_test_id("signed-out")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("You are signed out")
+    link = banner.get_by_role("link", name="Sign in again in a new tab")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("href", re.compile(r"^/accounts/login/\?next=%2Fprojects%2F"))
+    expect(page.get_by_test_id("mask-status")).to_have_text("not saved")  # the painting is still there
+
+    client = Client()  # signed in again (in that other tab)
+    client.force_login(project.owner)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}])
+    save(page)
+    expect(banner).to_be_hidden()
+    assert stored_mask(image_id)[600, 400:1200].min() == 255

@@ -275,6 +275,7 @@ SPECTACULAR_SETTINGS.update(
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
 # ...and what Django itself answers under /api/ (debug 404 page, CSRF failure page) becomes JSON too.
 MIDDLEWARE.insert(0, "webapp.core.middleware.ApiJsonErrorsMiddleware")
+CSRF_FAILURE_VIEW = "webapp.core.views.csrf_failure"
 # Outermost: a request refused before its body was read has it drained, so its connection stays usable.
 MIDDLEWARE.insert(0, "webapp.core.middleware.DrainUnreadBodyMiddleware")
 UNREAD_BODY_DRAIN_BYTES = env.int("UNREAD_BODY_DRAIN_BYTES", default=16 * 1024 * 1024)
