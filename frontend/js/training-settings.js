@@ -20,7 +20,10 @@ export async function saveSettings(pid, change, errorEl) {
   try {
     return await patch(`projects/${pid}/`, { settings: change });
   } catch (err) {
-    showError(errorEl, `Setting not saved: ${err.detail || err.message}`);
+    // The setting's own message ("'250' is not a multiple of 8"), without the API's "Invalid input. settings.x:"
+    const nested = err.body && err.body.errors && err.body.errors.settings;
+    const reason = nested && typeof nested === "object" ? Object.values(nested).flat().join(" ") : err.detail || err.message;
+    showError(errorEl, `Setting not saved: ${reason}`);
     return null;
   }
 }

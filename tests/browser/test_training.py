@@ -393,6 +393,7 @@ def test_model_settings_are_changed_on_the_page_and_a_refused_one_says_why(page,
     error = page.get_by_test_id("model-settings-error")
     expect(error).to_contain_text("Setting not saved:")
     expect(error).to_contain_text("multiple of 8")
+    expect(error).not_to_contain_text("Invalid input")  # the setting's own words, not the API's prefix
     expect(size).to_have_value(str(Project.objects.get(pk=project.pk).image_size))  # the saved value again
 
     size.fill("320")

@@ -226,7 +226,7 @@ def test_a_backbone_refusal_lists_the_available_backbones_once(api_client, proje
     listed = f"the available ones are: {', '.join(available_backbones())}."
     assert unknown.endswith(f"Unknown backbone 'vgg'; {listed}") and unknown.count("choose") == 0
     if "resnet152" not in available_backbones():  # the opt-in weights are not installed here
-        assert opt_in.startswith("Invalid input. settings: Backbone 'resnet152' is not available (")
+        assert opt_in.startswith("Invalid input. settings.backbone: Backbone 'resnet152' is not available (")
         assert opt_in.endswith(listed)
 
 

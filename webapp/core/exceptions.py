@@ -113,9 +113,20 @@ def none_accepted(done: str, failures: list[tuple[str, ServiceError]]) -> Servic
 
 
 def _first_message(value) -> str:
+    return _first_error(value)[1]
+
+
+def _first_error(value, path: tuple[str, ...] = ()) -> tuple[str, str]:
+    """("settings.image_size", "'250' is not a multiple of 8"): where the first error is, dotted, and what it
+    says (list positions and non_field_errors are not part of the path)."""
     while isinstance(value, list | dict) and value:
-        value = value[0] if isinstance(value, list) else next(iter(value.values()))
-    return str(value)
+        if isinstance(value, list):
+            value = value[0]
+            continue
+        key, value = next(iter(value.items()))
+        if key != "non_field_errors":
+            path = (*path, str(key))
+    return ".".join(path), str(value)
 
 
 def _request_refusal(exc: SuspiciousOperation) -> Response:
@@ -155,8 +166,8 @@ def api_exception_handler(exc, context):
     elif isinstance(data, dict) and set(data) == {"non_field_errors"}:
         response.data = {"detail": _first_message(data["non_field_errors"]), "errors": data}
     elif isinstance(data, dict):
-        first = next(iter(data.items()), None)
-        reason = f"{first[0]}: {_first_message(first[1])}" if first else ""
+        where, message = _first_error(data)
+        reason = f"{where}: {message}" if where else message
         response.data = {"detail": f"Invalid input. {reason}".strip(), "errors": data}
     else:
         response.data = {"detail": f"Invalid input. {_first_message(data)}".strip(), "errors": data}
