@@ -84,6 +84,7 @@ export function modelRow(m, { show, shown, reload }) {
       ...(m.warnings || []).map((w) =>
         h("div", { class: "badge badge-bad", "data-testid": `warning-${w.code}`, title: w.detail }, w.detail),
       ),
+      notActivatedWhy(m),
     ),
     h("td", {}, m.mode),
     h("td", { class: "small" }, `${m.backbone} @ ${m.image_height ?? m.image_size}×${m.image_width ?? m.image_size}${m.tiling && m.tiling !== "off" ? `, tiles ${m.tiling}` : ""}`),
@@ -105,6 +106,18 @@ export function modelRow(m, { show, shown, reload }) {
     metricCell(mt.f1),
     h("td", {}, h("div", { class: "row tight" }, thr, save), err),
     h("td", {}, h("div", { class: "row tight" }, activate, curves)),
+  );
+}
+
+/** Why a version the studio compared at its end did not become active: it ranked the held-out images worse. */
+function notActivatedWhy(m) {
+  const c = m.compared_with;
+  if (m.is_active || !c || c.image_auroc == null || c.new_image_auroc == null || c.new_image_auroc >= c.image_auroc) return null;
+  const on = c.images ? `on the ${c.images} test images both held out` : "on the same test images";
+  return h(
+    "div",
+    { class: "muted small", "data-testid": "not-activated-why" },
+    `Not activated by itself: ${on}, its image AUROC was ${fmt.metric(c.new_image_auroc)}, v${c.version}'s ${fmt.metric(c.image_auroc)}.`,
   );
 }
 

@@ -118,6 +118,23 @@ def test_activate_an_older_version(page, trainable):
     assert v1.is_active
 
 
+def test_a_version_that_lost_the_comparison_says_why_it_is_not_active(page, trainable):
+    project = trainable
+    ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
+    prepared_model(project, scores={i: 0.3 for i in ids}, version=1, active=True)
+    v2 = prepared_model(project, scores={i: 0.4 for i in ids}, version=2, active=False)
+    compared = {"version": 1, "image_auroc": 0.85, "new_image_auroc": 0.8, "images": 42, "excluded": 0}
+    ModelVersion.objects.filter(pk=v2.pk).update(metrics={**v2.metrics, "compared_with": compared})
+
+    page.goto(f"/projects/{project.pk}/training/")
+
+    row = page.locator(f'[data-testid="model-row"][data-id="{v2.pk}"]')
+    expect(row.get_by_test_id("not-activated-why")).to_have_text(
+        "Not activated by itself: on the 42 test images both held out, its image AUROC was 0.800, v1's 0.850."
+    )
+    expect(page.get_by_test_id("not-activated-why")).to_have_count(1)  # the active version needs no excuse
+
+
 def test_activating_an_inverted_version_asks_first(page, trainable):
     project = trainable
     ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
