@@ -173,7 +173,13 @@ function renderPicked() {
   const n = state.picked.size;
   const add = byTestId("inspect-add");
   add.textContent = n ? `Add ${n} to project` : "Add to project";
-  disable(add, n === 0, "Choose results first (their check boxes); only those are added to the project.");
+  const addable = state.rows.some((r) => r.file && !r.error);
+  const why = addable
+    ? "Choose results first (their check boxes); only those are added to the project."
+    : state.rows.length
+      ? "Only files dropped or picked one by one can be added: these results came from a zip (import the zip on the gallery instead)."
+      : "Score some images first.";
+  disable(add, n === 0, why);
 }
 
 byTestId("inspect-add").addEventListener("click", async () => {

@@ -4,6 +4,7 @@ the API's), and add only the chosen files to the project."""
 
 import csv
 import io
+import re
 import zipfile
 from types import SimpleNamespace
 
@@ -145,3 +146,22 @@ def test_inference_batch_with_a_version_of_another_project_is_refused(logged_in)
         f"/api/v1/projects/{project.pk}/inference-batches/", {"files": [f], "model": foreign.pk}, format="multipart"
     )
     assert response.status_code == 400 and "model" in response.json()["detail"]
+
+
+def test_results_of_a_zip_alone_say_why_they_cannot_be_added(page, logged_in, tmp_path, eager_celery, monkeypatch):
+    project = make_project(logged_in, auto_retrain=False)
+    [seed] = add_textures(logged_in, project, 1)
+    prepared_model(project, scores={seed["id"]: 0.2}, threshold=0.5, version=1, active=True)
+    monkeypatch.setattr(engine, "predictor_for", lambda version: BrightnessPredictor())
+    archive = tmp_path / "lot.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.png", flat_png(180))
+        zf.writestr("b.png", flat_png(40))
+
+    page.goto(f"/projects/{project.pk}/inspect/")
+    page.get_by_test_id("inspect-input").set_input_files([str(archive)])
+    expect(page.get_by_test_id("inspect-job")).to_have_attribute("data-status", "succeeded")
+
+    add = page.get_by_test_id("inspect-add")
+    expect(add).to_be_disabled()
+    expect(add).to_have_attribute("title", re.compile("these results came from a zip"))
