@@ -33,6 +33,7 @@ const KEYS = {
   training: [["Enter in a threshold box", "set the threshold"]],
   models: [["Enter in the version pickers", "compare the two versions"]],
   inspect: [["Enter on the drop area", "choose files to score"]],
+  members: [["Enter in the user name field", "add the member"]],
 };
 
 let dialog = null;

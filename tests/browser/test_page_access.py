@@ -65,6 +65,7 @@ def test_each_project_page_boots_its_module_with_the_project(owner, client_for):
         f"/projects/{project.pk}/images/{image['id']}/": "labeller",
         f"/projects/{project.pk}/review/": "review",
         f"/projects/{project.pk}/training/": "training",
+        f"/projects/{project.pk}/members/": "members",
     }
     for path, page in pages.items():
         response = client.get(path)

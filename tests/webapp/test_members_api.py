@@ -18,8 +18,8 @@ def test_it_lists_members_with_roles(api_client, project, user):
 
     assert response.status_code == 200
     assert response.json()["results"] == [
-        {"user_id": user.pk, "username": "alice", "role": "owner"},
-        {"user_id": carol.pk, "username": "carol", "role": "viewer"},
+        {"user_id": user.pk, "username": "alice", "role": "owner", "is_creator": True},
+        {"user_id": carol.pk, "username": "carol", "role": "viewer", "is_creator": False},
     ]
 
 
@@ -40,7 +40,8 @@ def test_owners_add_members_by_username_or_email_and_change_roles(api_client, pr
         f"/api/v1/projects/{project.pk}/members/", {"user_id": dave.pk, "role": "labeller"}, format="json"
     )
 
-    assert added.status_code == 201 and added.json() == {"user_id": carol.pk, "username": "carol", "role": "labeller"}
+    assert added.status_code == 201
+    assert added.json() == {"user_id": carol.pk, "username": "carol", "role": "labeller", "is_creator": False}
     assert by_email.status_code == 201 and by_email.json()["username"] == "dave"
     assert changed.status_code == 200 and changed.json()["role"] == "viewer"
     assert by_id.status_code == 200 and by_id.json()["role"] == "labeller"

@@ -15,4 +15,5 @@ urlpatterns = [
     path("projects/<id:project_id>/training/", views.training, name="training"),
     path("projects/<id:project_id>/models/", views.models, name="models"),
     path("projects/<id:project_id>/inspect/", views.inspect, name="inspect"),
+    path("projects/<id:project_id>/members/", views.members, name="members"),
 ]

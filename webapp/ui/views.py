@@ -92,6 +92,12 @@ def training(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+def members(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project_for(request, project_id)
+    return _project_page(request, project, "ui/members.html", "members", userId=request.user.pk)
+
+
+@login_required
 def models(request: HttpRequest, project_id: int) -> HttpResponse:
     """Model versions: metrics, per-defect-type table, export, comparison of two versions, mistakes."""
     return _project_page(request, _project_for(request, project_id), "ui/models.html", "models")

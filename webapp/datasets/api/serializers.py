@@ -102,10 +102,16 @@ class ProjectSerializer(StrictKeysMixin, serializers.ModelSerializer):
 class MemberSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
+    is_creator = serializers.SerializerMethodField(
+        help_text="The project's creator: always an owner, and cannot be removed (409)."
+    )
 
     class Meta:
         model = Membership
-        fields = ["user_id", "username", "role"]
+        fields = ["user_id", "username", "role", "is_creator"]
+
+    def get_is_creator(self, membership: Membership) -> bool:
+        return membership.user_id == membership.project.owner_id
 
 
 NO_SUCH_USER = "No active user has this user name or e-mail address."

@@ -98,7 +98,7 @@ class MemberListView(StrictQueryMixin, ProjectScopedMixin, generics.GenericAPIVi
 
     @extend_schema(tags=["members"], responses={200: s.MemberSerializer(many=True), **errors(400, 404)})
     def get(self, request, project_id):
-        members = Membership.objects.filter(project=self.get_project()).select_related("user").order_by("id")
+        members = Membership.objects.filter(project=self.get_project()).select_related("user", "project").order_by("id")
         page = self.paginate_queryset(members)
         return self.get_paginated_response(s.MemberSerializer(page, many=True).data)
 
