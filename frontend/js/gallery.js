@@ -46,8 +46,19 @@ function writeUrl() {
   if (state.page > 1) q.set("page", state.page);
   if (state.pageSize !== 120) q.set("page_size", state.pageSize);
   const qs = q.toString();
-  history.replaceState(null, "", qs ? `?${qs}` : window.location.pathname);
+  const next = qs ? `?${qs}` : window.location.pathname;
+  // A changed filter, page or page size is a step Back can undo; a refresh of the same view adds none.
+  if (`${window.location.pathname}${window.location.search}` !== (qs ? `${window.location.pathname}?${qs}` : window.location.pathname))
+    history.pushState(null, "", next);
 }
+
+// Back / Forward between filter states: show the one the URL names now.
+window.addEventListener("popstate", () => {
+  readUrl();
+  clearSelection();
+  loadDefectTypes();
+  loadPage();
+});
 
 function apiFilters() {
   const out = {};

@@ -154,6 +154,31 @@ def test_filters_paging_and_bulk_curation(page, logged_in):
     assert Image.objects.filter(project=project).count() == 4
 
 
+def test_back_and_forward_step_through_the_filters(page, logged_in):
+    project = make_project(logged_in, auto_retrain=False)
+    ids = [i["id"] for i in add_textures(logged_in, project, 6)]
+    Image.objects.filter(pk__in=ids[:2]).update(label="good")
+    Image.objects.filter(pk=ids[0]).update(split="test")
+    page.goto(f"/projects/{project.pk}/")
+    expect(page.get_by_test_id("tile")).to_have_count(6)
+
+    page.get_by_test_id("filter-label").select_option("good")
+    expect(page.get_by_test_id("tile")).to_have_count(2)
+    page.get_by_test_id("filter-split").select_option("test")
+    expect(page.get_by_test_id("tile")).to_have_count(1)
+
+    page.go_back()  # the previous filter, not the previous page
+    expect(page.get_by_test_id("tile")).to_have_count(2)
+    expect(page.get_by_test_id("filter-split")).to_have_value("")
+    expect(page.get_by_test_id("filter-label")).to_have_value("good")
+    page.go_back()
+    expect(page.get_by_test_id("tile")).to_have_count(6)
+    expect(page.get_by_test_id("filter-label")).to_have_value("")
+    assert page.url.endswith(f"/projects/{project.pk}/")
+    page.go_forward()
+    expect(page.get_by_test_id("tile")).to_have_count(2)
+
+
 def test_it_pages_through_a_large_project(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)
     add_textures(logged_in, project, 65, size=(32, 32))
