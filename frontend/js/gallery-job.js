@@ -5,8 +5,11 @@ import { byTestId, fmt, h } from "./dom.js";
 
 let jobTimer = null;
 
-/** Show the running job (and what automatic retraining does next); poll, and call onFinished when a job ends. */
-export async function loadJob(cfg, onFinished) {
+/**
+ * Show the running job (and what automatic retraining does next); poll, and call onFinished when a job ends and
+ * onStatus(status) after every poll (the page compares the active model with the one it shows).
+ */
+export async function loadJob(cfg, onFinished, onStatus = () => {}) {
   const pid = cfg.projectId;
   const el = byTestId("running-job");
   let running = null;
@@ -14,6 +17,7 @@ export async function loadJob(cfg, onFinished) {
     // One request for the running job and what automatic retraining will do next.
     const st = await get(`projects/${pid}/training-status/`);
     running = st.active_job || null;
+    onStatus(st);
     const n = st.labels_until_next_run;
     // before the first model the split policy keeps some good labels for testing: say how many labels it takes
     const next = !st.auto_retrain
@@ -40,7 +44,7 @@ export async function loadJob(cfg, onFinished) {
   jobTimer = setTimeout(
     () => {
       const wasRunning = !!running;
-      loadJob(cfg, onFinished).then((nowRunning) => {
+      loadJob(cfg, onFinished, onStatus).then((nowRunning) => {
         if (wasRunning && !nowRunning) onFinished();
       });
     },

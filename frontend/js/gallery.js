@@ -363,7 +363,19 @@ document.addEventListener("keydown", (e) => {
 // A defect type from the URL is selectable before the project's list arrives (readUrl sets the select).
 const urlDefectType = new URLSearchParams(window.location.search).get("defect_type");
 if (urlDefectType) filtersForm.elements.defect_type.append(new Option(urlDefectType, urlDefectType));
-const refreshJob = () => loadJob(cfg, () => Promise.all([loadProject(), loadPage()]));
+// Another tab or person may activate a version or move its threshold: the next status poll (every 10 s) sees
+// it, and the badges, verdicts and counts follow without a reload.
+let shownModel = undefined;
+function followActiveModel(st) {
+  const m = st.active_model;
+  const now = m ? `${m.id}@${m.threshold}` : null;
+  if (shownModel !== undefined && now !== shownModel) Promise.all([loadProject(), loadPage()]);
+  shownModel = now;
+}
+const refreshJob = () => loadJob(cfg, () => Promise.all([loadProject(), loadPage()]), followActiveModel);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") Promise.all([loadProject(), loadPage()]);
+});
 initUpload(pid, () => Promise.all([loadPage(), loadProject(), loadDefectTypes()]));
 readUrl();
 loadPage();

@@ -179,6 +179,26 @@ def test_back_and_forward_step_through_the_filters(page, logged_in):
     expect(page.get_by_test_id("tile")).to_have_count(2)
 
 
+def test_a_threshold_moved_elsewhere_reaches_an_open_gallery_without_a_reload(page, logged_in):
+    from webapp.training.models import ModelVersion
+
+    project = make_project(logged_in, auto_retrain=False)
+    ids = [i["id"] for i in add_textures(logged_in, project, 3)]
+    version = prepared_model(project, scores={i: 0.2 + 0.2 * n for n, i in enumerate(ids)}, threshold=0.5)
+    page.goto(f"/projects/{project.pk}/")
+    hot = page.locator('[data-testid="score-badge"][data-defective="true"]')
+    expect(hot).to_have_count(1)  # 0.6 only
+
+    ModelVersion.objects.filter(pk=version.pk).update(threshold=0.3)  # set in another tab, or by a colleague
+
+    # the next status poll (every 10 s) sees it: verdicts and the header follow
+    expect(hot).to_have_count(2, timeout=15_000)
+    expect(page.get_by_test_id("active-model")).to_contain_text("threshold 0.300")
+    ModelVersion.objects.filter(pk=version.pk).update(threshold=0.7)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # back to this tab: at once
+    expect(hot).to_have_count(0)
+
+
 def test_it_pages_through_a_large_project(page, logged_in):
     project = make_project(logged_in, auto_retrain=False)
     add_textures(logged_in, project, 65, size=(32, 32))
