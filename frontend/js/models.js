@@ -6,6 +6,7 @@ import { get } from "./api.js";
 import { byTestId, config, fmt, h, showError } from "./dom.js";
 import { initCompare } from "./models-compare.js";
 import { loadMistakes } from "./models-mistakes.js";
+import { f1Content } from "./training-models.js";
 
 const cfg = config();
 const pid = cfg.projectId;
@@ -85,7 +86,7 @@ function versionRow(m) {
     h("td", { class: "small" }, fmt.date(m.created_at)),
     h("td", {}, m.mode),
     h("td", { class: "num" }, String(Number(Number(m.threshold).toFixed(6)))),
-    ...METRICS.map(([k]) => h("td", { class: "num", "data-metric": k }, fmt.metric(mt[k]))),
+    ...METRICS.map(([k]) => h("td", { class: "num", "data-metric": k }, ...(k === "f1" ? f1Content(mt) : [fmt.metric(mt[k])]))),
     h("td", {}, h("div", { class: "row tight" }, ...buttons), status),
   );
 }

@@ -1,6 +1,7 @@
 """The models page: versions with metrics and the per-defect-type table, export downloads with their size,
 a comparison of two versions on the same test images, and the active model's mistakes."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def two_versions(logged_in):
             "scratch": {"count": 1, "recall": 1.0, "image_auroc": None},
         },
         "untyped_defects": {"count": 2, "recall": 0.5, "image_auroc": 0.75},
+        "threshold_cross_validated": {"f1": 0.62, "precision": 0.6, "recall": 0.64, "folds": 4},
     }
     m2.save()
     return project, m1, m2, good, bad
@@ -51,6 +53,12 @@ def test_versions_metrics_per_type_and_export_with_size(page, logged_in, two_ver
     expect(rows).to_have_count(2)
     v2 = page.locator('[data-testid="version-row"][data-version="2"]')
     expect(v2.locator('[data-metric="image_auroc"]')).to_have_text("0.940")
+    # its threshold was tuned on the test split: F1 there comes with what the rule gets on unseen images
+    unseen = v2.locator('[data-metric="f1"]').get_by_test_id("f1-cross-validated")
+    expect(unseen).to_have_text("unseen 0.620")
+    expect(unseen).to_have_attribute("title", re.compile(r"not chosen on \(4 folds\): F1 0\.620"))
+    v1 = page.locator('[data-testid="version-row"][data-version="1"]')
+    expect(v1.get_by_test_id("f1-cross-validated")).to_have_count(0)
     expect(page.get_by_test_id("per-type-row")).to_have_count(3)
     expect(page.locator('[data-testid="per-type-row"][data-type="crack"]')).to_contain_text("0.667")
     # the defects without a type have the last row, so the counts add up to the test split's

@@ -9,6 +9,7 @@ from ml.metrics import (
     auroc,
     average_precision,
     compute_metrics,
+    cross_validated_threshold_metrics,
     is_defective,
     normalise,
     per_defect_type,
@@ -233,3 +234,24 @@ def test_untyped_defects_are_measured_as_one_more_type_so_the_table_adds_up():
     assert untyped["count"] + sum(t["count"] for t in typed.values()) == sum(labels)
     assert untyped_defects(scores, labels, ["a", "a", "b", "b", "c", "d", "e"], threshold=0.5) is None
     assert untyped_defects([0.1], [0], [None], threshold=0.5) is None  # a good image has no type either
+
+
+def test_a_threshold_judged_on_images_it_was_not_chosen_on_scores_no_better_than_one_tuned_on_them():
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(40, int), np.ones(20, int)]
+    scores = np.r_[rng.normal(0.4, 0.12, 40), rng.normal(0.6, 0.12, 20)]  # overlapping classes
+    tuned = compute_metrics(scores, labels)  # threshold chosen on these very images
+
+    honest = cross_validated_threshold_metrics(scores, labels)
+
+    assert honest["folds"] == 5 and 0 <= honest["f1"] <= 1
+    assert honest["f1"] <= tuned["f1"] + 1e-12  # the tuned figure is the best any threshold gets here
+    # perfectly separated classes: any threshold the rule picks between them is right on every fold
+    clean = cross_validated_threshold_metrics([0.1, 0.2, 0.3, 0.8, 0.9, 0.95], [0, 0, 0, 1, 1, 1])
+    assert (clean["f1"], clean["precision"], clean["recall"], clean["folds"]) == (1.0, 1.0, 1.0, 3)
+
+
+def test_cross_validation_needs_two_of_each_class():
+    assert cross_validated_threshold_metrics([0.1, 0.9, 0.8], [0, 1, 1]) is None
+    assert cross_validated_threshold_metrics([0.1, 0.2, 0.9], [0, 0, 1]) is None
+    assert cross_validated_threshold_metrics([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])["folds"] == 2

@@ -138,6 +138,19 @@ def test_a_test_split_of_defects_only_takes_its_threshold_from_good_training_ima
     # then the threshold sits just above the good training scores and every defect is found
     assert product_score(30) < version.threshold < product_score(150)
     assert version.metrics["recall"] == pytest.approx(1.0)
+    # not tuned on the test split: nothing flatters its figures, so there is no cross-validated check
+    assert version.metrics["threshold_cross_validated"] is None
+
+
+def test_a_threshold_tuned_on_the_test_split_comes_with_what_the_rule_gets_on_unseen_images(
+    tproject, fake_ml, sent, owner_client
+):
+    version = train(tproject)  # 2 good and 2 defective test images: the threshold is chosen on them
+
+    body = owner_client.get(f"/api/v1/models/{version.id}/").json()["metrics"]
+
+    assert body["threshold_cross_validated"]["folds"] == 2
+    assert body["threshold_cross_validated"]["f1"] <= body["f1"]
 
 
 def test_a_test_image_deleted_during_the_run_gets_no_prediction_and_leaves_no_heatmap(tproject, fake_ml, sent):

@@ -82,9 +82,12 @@ def threshold_on_good_train_images(predictor, samples) -> float:
 def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None) -> Evaluation:
     """Metrics on the test split from the production predictor's scores (see the module docstring);
     `on_scored(done, total)` follows the scoring of the test images."""
+    from ml.metrics import cross_validated_threshold_metrics
+
     predictor = engine.load_predictor(checkpoint, engine.resolve_device())
     if not samples.eval:
         metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}, "untyped_defects": None}
+        metrics["threshold_cross_validated"] = None
         return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
     predictions = score_test_split(predictor, samples, on_scored)
     scores = [p.score for p in predictions]
@@ -98,6 +101,11 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None)
     metrics.update({key: _number((fit_metrics or {}).get(key)) for key in PIXEL_KEYS})
     types = _parallel(samples.eval_defect_types, len(samples.eval))
     metrics.update(by_defect_type(scores, labels, types, threshold))
+    # A threshold chosen on the test split flatters f1/precision/recall there: say what the rule gets on test
+    # images it was not chosen on (None when it came from good training images, or the split is too small).
+    metrics["threshold_cross_validated"] = (
+        None if chosen is not None else cross_validated_threshold_metrics(scores, labels)
+    )
     return Evaluation(metrics, threshold, computed.get("curves") or {}, predictions)
 
 

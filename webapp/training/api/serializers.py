@@ -162,9 +162,24 @@ class CommonMetricsSerializer(serializers.Serializer):
     recall = serializers.FloatField(allow_null=True)
 
 
+class CrossValidatedSerializer(serializers.Serializer):
+    f1 = serializers.FloatField()
+    precision = serializers.FloatField()
+    recall = serializers.FloatField()
+    folds = serializers.IntegerField()
+
+
 class MetricsSerializer(CommonMetricsSerializer):
     pixel_auroc = serializers.FloatField(allow_null=True)
     aupro = serializers.FloatField(allow_null=True)
+    threshold_cross_validated = CrossValidatedSerializer(
+        allow_null=True,
+        required=False,
+        help_text="When the threshold was chosen on the test split (F1-optimal), f1/precision/recall there are "
+        "optimistic: these are what the same rule gets on test images it was not chosen on (each of `folds` "
+        "folds judged at the threshold chosen on the others). Null when the threshold came from good training "
+        "images, or the split has fewer than two good and two defective images.",
+    )
     per_defect_type = serializers.DictField(
         child=PerDefectTypeSerializer(),
         allow_null=True,
@@ -250,6 +265,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             **{key: stored.get(key) for key in METRIC_KEYS},
             "per_defect_type": stored.get("per_defect_type"),
             "untyped_defects": stored.get("untyped_defects"),
+            "threshold_cross_validated": stored.get("threshold_cross_validated"),
         }
 
     @extend_schema_field(WarningSerializer(many=True))
