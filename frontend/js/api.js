@@ -48,9 +48,10 @@ function signedIn() {
 }
 
 function describe(status, body, fallback) {
+  // (the banner says how to sign in again; the server's "Authentication credentials were not provided." does not)
+  if (status === 401) return "You are signed out: sign in again (the banner at the top says how); nothing is lost here.";
   if (body && typeof body === "object" && body.detail) return String(body.detail);
   if (status === 0) return "The server could not be reached. Check the connection and try again.";
-  if (status === 401) return "Your session has ended. Log in again.";
   if (status === 403) return "You do not have permission to do this.";
   if (status === 404) return "Not found.";
   if (status === 413) return "Too large for the server.";

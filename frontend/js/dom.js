@@ -53,11 +53,14 @@ export const fmt = {
   /** "1 mask", "3 masks" */
   count: (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`,
   bytes: (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(0)} kB` : `${(n / 1048576).toFixed(1)} MB`),
-  /** 45 -> "45 s", 200 -> "3 min", 4000 -> "1 h 7 min" */
-  duration: (s) => {
+  /**
+   * 45 -> "45 s", 200 -> "3 min", 4000 -> "1 h 6 min". Whole minutes round down (a job that ran 91 s ran "1 min",
+   * not "2 min"); `up` rounds them up, for what is still to come (an estimate never under-promises).
+   */
+  duration: (s, up = false) => {
     const secs = Math.round(s || 0);
     if (secs < 90) return `${secs} s`;
-    const mins = Math.round(secs / 60);
+    const mins = up ? Math.ceil(secs / 60) : Math.floor(secs / 60);
     return mins < 60 ? `${mins} min` : `${Math.floor(mins / 60)} h ${mins % 60} min`;
   },
 };

@@ -137,7 +137,7 @@ export function modelRow(m, { show, shown, reload }) {
 function notActivatedWhy(m) {
   const c = m.compared_with;
   if (m.is_active || !c || c.image_auroc == null || c.new_image_auroc == null || c.new_image_auroc >= c.image_auroc) return null;
-  const on = c.images ? `on the ${c.images} test images both held out` : "on the same test images";
+  const on = c.images ? `on the ${c.images} test images v${c.version} never trained on` : "on the same test images";
   return h(
     "div",
     { class: "muted small", "data-testid": "not-activated-why" },

@@ -106,7 +106,7 @@ function renderJob() {
   if (running && PHASES[job.phase]) parts.push(PHASES[job.phase]);
   if (job.elapsed_seconds != null) parts.push(`${running ? "running for" : "took"} ${fmt.duration(job.elapsed_seconds)}`);
   if (running && job.eta_seconds != null)
-    parts.push(`about ${fmt.duration(job.eta_seconds)} left in ${job.phase === "train" ? "training" : "this step"}`);
+    parts.push(`about ${fmt.duration(job.eta_seconds, true)} left in ${job.phase === "train" ? "training" : "this step"}`);
   const hist = job.history || [];
   if (hist.length) parts.push(`loss ${Number(hist[hist.length - 1].loss).toFixed(4)}`);
   if (job.status === "succeeded" && job.model) {

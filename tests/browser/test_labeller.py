@@ -328,6 +328,7 @@ def test_signed_out_in_another_tab_the_page_says_so_and_keeps_the_painting(
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("href", re.compile(r"^/accounts/login/\?next=%2Fprojects%2F"))
     expect(page.get_by_test_id("mask-status")).to_have_text("not saved")  # the painting is still there
+    expect(page.get_by_test_id("mask-error")).to_contain_text("You are signed out: sign in again")
 
     client = Client()  # signed in again (in that other tab)
     client.force_login(project.owner)

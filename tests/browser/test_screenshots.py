@@ -192,3 +192,11 @@ def test_screenshots_of_every_page(page, logged_in, screenshots: Path, eager_cel
         expect(tile).to_have_attribute("data-heatmap", "drawn")
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshots / "inspect.png"), full_page=True)
+
+    from webapp.datasets.models import Membership
+
+    colleague = type(user).objects.create_user(username="r.meyer", password="colleague-password-1")
+    Membership.objects.create(project=project, user=colleague, role="labeller")
+    page.goto(f"/projects/{project.pk}/members/")
+    expect(page.get_by_test_id("member-row")).to_have_count(2)
+    page.screenshot(path=str(screenshots / "members.png"), full_page=True)

@@ -131,7 +131,7 @@ def test_a_version_that_lost_the_comparison_says_why_it_is_not_active(page, trai
 
     row = page.locator(f'[data-testid="model-row"][data-id="{v2.pk}"]')
     expect(row.get_by_test_id("not-activated-why")).to_have_text(
-        "Not activated by itself: on the 42 test images both held out, its image AUROC was 0.800, v1's 0.850."
+        "Not activated by itself: on the 42 test images v1 never trained on, its image AUROC was 0.800, v1's 0.850."
     )
     expect(page.get_by_test_id("not-activated-why")).to_have_count(1)  # the active version needs no excuse
 
