@@ -4,6 +4,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from urllib import error, request
 
 import numpy as np
 import pytest
@@ -90,3 +91,14 @@ def mask_png(width: int, height: int, box=(1, 1, 3, 3), mode: str = "L", value=2
 def put_mask(client, image, data: bytes | None = None, content_type: str = "image/png"):
     body = mask_png(image.width, image.height) if data is None else data
     return client.put(f"/api/v1/images/{image.pk}/mask/", body, content_type=content_type)
+
+
+def live_call(url: str, token: str, method: str, body: bytes = b"", content_type: str | None = None) -> int:
+    """One request to the live server (urllib, so threads can race them); the HTTP status, errors included."""
+    headers = {"Authorization": f"Token {token}", **({"Content-Type": content_type} if content_type else {})}
+    req = request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with request.urlopen(req, timeout=60) as response:
+            return response.status
+    except error.HTTPError as exc:
+        return exc.code

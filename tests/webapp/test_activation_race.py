@@ -6,27 +6,18 @@ the race shows: without the transaction, several rounds in twelve end with no ac
 
 import threading
 from unittest import mock
-from urllib import error, request
 
 import pytest
 from rest_framework.authtoken.models import Token
 
 from webapp.training.models import ModelVersion
 
+from .conftest import live_call
 from .factories import ModelVersionFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 12
-
-
-def _activate(url: str, token: str) -> int:
-    req = request.Request(url, data=b"", method="POST", headers={"Authorization": f"Token {token}"})
-    try:
-        with request.urlopen(req, timeout=60) as response:
-            return response.status
-    except error.HTTPError as exc:
-        return exc.code
 
 
 def test_two_activations_at_once_leave_exactly_one_active_version(live_server, user):
@@ -42,7 +33,7 @@ def test_two_activations_at_once_leave_exactly_one_active_version(live_server, u
 
             def activate(version, barrier=barrier):
                 barrier.wait()
-                statuses.append(_activate(f"{live_server.url}/api/v1/models/{version.pk}/activate/", token))
+                statuses.append(live_call(f"{live_server.url}/api/v1/models/{version.pk}/activate/", token, "POST"))
 
             threads = [threading.Thread(target=activate, args=(v,)) for v in (one, two)]
             for thread in threads:

@@ -6,30 +6,18 @@ ends labelled good with a mask, and `has_mask` always matches the Mask row.
 """
 
 import threading
-from urllib import error, request
 
 import pytest
 from rest_framework.authtoken.models import Token
 
 from webapp.datasets.models import Image, Label, Mask
 
-from .conftest import mask_png
+from .conftest import live_call, mask_png
 from .factories import ImageFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 15
-
-
-def _call(url: str, token: str, method: str, body: bytes, content_type: str) -> int:
-    req = request.Request(
-        url, data=body, method=method, headers={"Authorization": f"Token {token}", "Content-Type": content_type}
-    )
-    try:
-        with request.urlopen(req, timeout=60) as response:
-            return response.status
-    except error.HTTPError as exc:
-        return exc.code
 
 
 def test_racing_a_mask_against_a_good_label_never_leaves_a_good_image_with_a_mask(live_server, user):
@@ -47,11 +35,11 @@ def test_racing_a_mask_against_a_good_label_never_leaves_a_good_image_with_a_mas
 
         def put_mask(image=image, barrier=barrier, base=base):
             barrier.wait()
-            statuses.append(_call(f"{base}mask/", token, "PUT", mask_png(image.width, image.height), "image/png"))
+            statuses.append(live_call(f"{base}mask/", token, "PUT", mask_png(image.width, image.height), "image/png"))
 
         def label_good(barrier=barrier, base=base):
             barrier.wait()
-            statuses.append(_call(base, token, "PATCH", b'{"label": "good"}', "application/json"))
+            statuses.append(live_call(base, token, "PATCH", b'{"label": "good"}', "application/json"))
 
         threads = [threading.Thread(target=put_mask), threading.Thread(target=label_good)]
         for thread in threads:
