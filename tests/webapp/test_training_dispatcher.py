@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from webapp.training import services
 from webapp.training.models import InferenceBatch, InferenceItem, JobStatus, TrainingJob
-from webapp.training.runner import JobReporter
+from webapp.training.reporter import JobReporter
 
 from .factories import ModelVersionFactory, ProjectFactory, TrainingJobFactory
 from .test_training_support import owner, sent  # noqa: F401

@@ -6,6 +6,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F
 
 from webapp.datasets.models import Image, Label, Project, Split
+from webapp.training import reporter as reporter_module
 from webapp.training import runner, services
 from webapp.training.models import JobStatus, ModelVersion, TrainingJob
 from webapp.training.runner import run_training_job
@@ -440,8 +441,8 @@ def test_the_reporter_says_how_long_the_current_phase_still_needs_at_its_pace(tp
     job = new_job(tproject)
     TrainingJob.objects.filter(id=job.id).update(status=JobStatus.RUNNING)
     clock = [1000.0]
-    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
-    reporter = runner.JobReporter(job.id, progress_every=0, heartbeat_every=0)
+    monkeypatch.setattr(reporter_module.time, "monotonic", lambda: clock[0])
+    reporter = reporter_module.JobReporter(job.id, progress_every=0, heartbeat_every=0)
 
     def at(seconds, **p):
         clock[0] = 1000.0 + seconds

@@ -30,6 +30,7 @@ from webapp.datasets.selectors import project_for_member
 from .. import engine, selectors, services
 from ..models import ModelVersion, TrainingJob
 from . import serializers as s
+from .compare_serializers import ComparisonSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -224,22 +225,22 @@ class ModelActivateView(ModelDetailView):
 
 class ModelCompareView(StrictQueryMixin, GenericAPIView):
     permission_classes = [IsAuthenticated, IsProjectMember]
-    serializer_class = s.ComparisonSerializer
+    serializer_class = ComparisonSerializer
 
     @extend_schema(
         summary="Compare two versions of a project on the same test images (read-only)",
         description="Both versions' scores on every test-split image that each of them scored, the verdicts "
         "(`score >= threshold` of each version), which images changed verdict, and both versions' metrics. "
         "400 when the versions belong to different projects.",
-        responses={200: s.ComparisonSerializer, **errors(400, 401, 404)},
+        responses={200: ComparisonSerializer, **errors(400, 401, 404)},
     )
     def get(self, request, model_id, other_id):
         a = selectors.version_for_user(request.user, model_id)
         b = selectors.version_for_user(request.user, other_id)
         if a.project_id != b.project_id:
             raise InvalidInput("Both versions must belong to the same project.")
-        data = s.ComparisonSerializer.build(a, b, selectors.compare_versions(a, b))
-        return Response(s.ComparisonSerializer(data).data)
+        data = ComparisonSerializer.build(a, b, selectors.compare_versions(a, b))
+        return Response(ComparisonSerializer(data).data)
 
 
 EXPORT_FORMATS = {"onnx": ".onnx", "torch": ".pt"}
