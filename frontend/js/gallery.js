@@ -150,6 +150,10 @@ function tile(img, index) {
 function render() {
   grid.replaceChildren(...state.items.map(tile));
   byTestId("gallery-empty").hidden = state.items.length > 0;
+  // An empty project (not an empty filter): the first thing to do is upload, so say how right here.
+  const filtered = Object.keys(apiFilters()).some((k) => k !== "ordering");
+  byTestId("gallery-empty-text").textContent = filtered ? "No images match these filters." : "No images yet.";
+  byTestId("gallery-empty-upload").hidden = filtered;
   const pages = Math.max(1, Math.ceil(state.count / state.pageSize));
   byTestId("page-info").textContent = `Page ${state.page} of ${pages}`;
   disable(byTestId("prev-page"), state.page <= 1, "This is the first page.");
@@ -347,6 +351,8 @@ async function loadProject() {
     byTestId("active-model").textContent = `Could not load the project: ${err.detail || err.message}`;
   }
 }
+
+byTestId("empty-choose-files").addEventListener("click", () => byTestId("upload-input").click());
 
 // ---------- keyboard ----------
 

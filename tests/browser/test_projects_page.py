@@ -52,6 +52,17 @@ def test_it_creates_a_project_and_opens_its_gallery(page, logged_in):
     project = Project.objects.get(name="Castings")
     assert page.url.endswith(f"/projects/{project.pk}/")
     expect(page.get_by_test_id("gallery-empty")).to_be_visible()
+    # a new project says how to start, where the images will be, above the fold
+    expect(page.get_by_test_id("gallery-empty-text")).to_have_text("No images yet.")
+    choose = page.get_by_test_id("empty-choose-files")
+    expect(choose).to_be_visible()
+    with page.expect_file_chooser() as chooser:
+        choose.click()
+    assert chooser.value.is_multiple()
+    # with a filter that matches nothing it says that instead
+    page.get_by_test_id("filter-label").select_option("good")
+    expect(page.get_by_test_id("gallery-empty-text")).to_have_text("No images match these filters.")
+    expect(choose).to_be_hidden()
 
 
 def test_it_logs_out_with_a_post(page, logged_in):
