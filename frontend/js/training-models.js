@@ -41,12 +41,13 @@ export function f1Content(mt) {
 export function modelRow(m, { show, shown, reload }) {
   const mt = m.metrics || {};
   const tc = m.train_counts || {};
+  const asShown = (t) => String(Number(Number(t).toFixed(6)));
   const thr = h("input", {
     type: "number",
     step: "0.001",
     min: "0",
     max: "1",
-    value: String(Number(Number(m.threshold).toFixed(6))),
+    value: asShown(m.threshold),
     class: "num-6",
     "aria-label": `Threshold of version ${m.version}`,
     "data-testid": "threshold-input",
@@ -55,7 +56,9 @@ export function modelRow(m, { show, shown, reload }) {
   const save = h("button", { type: "button", class: "btn btn-quiet", "data-testid": "threshold-save" }, "Set");
   const submit = async () => {
     // an empty field is not 0 (which would call every image defective)
-    const v = thr.value.trim() === "" ? NaN : Number(thr.value);
+    // the value as shown (6 decimals) stands for the exact threshold: Set on it must not move it by a hair
+    const typed = thr.value.trim();
+    const v = typed === "" ? NaN : typed === asShown(m.threshold) ? m.threshold : Number(typed);
     if (!Number.isFinite(v) || v < 0 || v > 1) {
       showError(err, "Enter a threshold from 0 to 1.");
       return;

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from ml.metrics import normalise
 from webapp.datasets.models import Image, Project
 from webapp.training.models import ModelVersion, TrainingJob
 
@@ -74,7 +75,10 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
     expect(page.get_by_test_id("cancel-job")).to_be_visible()
 
     ids = list(Image.objects.filter(project=project).values_list("id", flat=True))
-    version = prepared_model(project, scores={i: 0.2 + 0.1 * n for n, i in enumerate(ids)}, threshold=0.55)
+    # (thresholds are stored at the scores' float32 precision, as set_threshold keeps them)
+    version = prepared_model(
+        project, scores={i: 0.2 + 0.1 * n for n, i in enumerate(ids)}, threshold=normalise(0.6151050329)
+    )
     ModelVersion.objects.filter(pk=version.pk).update(job=job)
     TrainingJob.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0, finished_at=timezone.now())
 
@@ -88,6 +92,12 @@ def test_train_watch_progress_finish_and_edit_the_model(page, trainable, allowed
     expect(page.locator('[data-testid="histogram"] rect.bar.good').first).to_be_visible()
     expect(page.locator('[data-testid="roc"] path.line')).to_have_count(1)
     expect(page.locator('[data-testid="pr"] path.line')).to_have_count(1)
+
+    # Set on the threshold as shown (6 decimals, "0.615105") keeps the stored 0.6151050329208374 exactly
+    exact = ModelVersion.objects.get(pk=version.pk).threshold
+    row.get_by_test_id("threshold-save").click()
+    expect(page.locator(".toast", has_text="Threshold of v1 set to")).to_be_visible()
+    assert ModelVersion.objects.get(pk=version.pk).threshold == exact
 
     # Threshold editing goes through PATCH and is kept.
     row.get_by_test_id("threshold-input").fill("0.42")
