@@ -46,10 +46,9 @@ function writeUrl() {
   if (state.page > 1) q.set("page", state.page);
   if (state.pageSize !== 120) q.set("page_size", state.pageSize);
   const qs = q.toString();
-  const next = qs ? `?${qs}` : window.location.pathname;
+  const next = `${window.location.pathname}${qs ? `?${qs}` : ""}`;
   // A changed filter, page or page size is a step Back can undo; a refresh of the same view adds none.
-  if (`${window.location.pathname}${window.location.search}` !== (qs ? `${window.location.pathname}?${qs}` : window.location.pathname))
-    history.pushState(null, "", next);
+  if (next !== `${window.location.pathname}${window.location.search}`) history.pushState(null, "", next);
 }
 
 // Back / Forward between filter states: show the one the URL names now.
@@ -369,20 +368,22 @@ document.addEventListener("keydown", (e) => {
 // A defect type from the URL is selectable before the project's list arrives (readUrl sets the select).
 const urlDefectType = new URLSearchParams(window.location.search).get("defect_type");
 if (urlDefectType) filtersForm.elements.defect_type.append(new Option(urlDefectType, urlDefectType));
+const refreshView = () => Promise.all([loadProject(), loadPage()]);
 // Another tab or person may activate a version or move its threshold: the next status poll (every 10 s) sees
-// it, and the badges, verdicts and counts follow without a reload.
+// it, and the badges, verdicts and counts follow without a reload; a tab shown again asks at once. Only a
+// changed model reloads the page of images.
 let shownModel = undefined;
 function followActiveModel(st) {
   const m = st.active_model;
   const now = m ? `${m.id}@${m.threshold}` : null;
-  if (shownModel !== undefined && now !== shownModel) Promise.all([loadProject(), loadPage()]);
+  if (shownModel !== undefined && now !== shownModel) refreshView();
   shownModel = now;
 }
-const refreshJob = () => loadJob(cfg, () => Promise.all([loadProject(), loadPage()]), followActiveModel);
+const refreshJob = () => loadJob(cfg, refreshView, followActiveModel);
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") Promise.all([loadProject(), loadPage()]);
+  if (document.visibilityState === "visible") refreshJob();
 });
-initUpload(pid, () => Promise.all([loadPage(), loadProject(), loadDefectTypes()]));
+initUpload(pid, () => Promise.all([refreshView(), loadDefectTypes()]));
 readUrl();
 loadPage();
 loadProject();

@@ -198,10 +198,9 @@ def _import(job: ImportJob, archive: zipfile.ZipFile) -> None:
     plan = plan_archive(infos)
     job.skipped, job.errors, job.total = list(plan.skipped), [], len(plan.images)
     rows = _read_manifest(job, archive, plan.manifest)
-    used_masks: set[tuple[str, str, str]] = set()
     tally = _LabelTally(job.project_id)
     try:
-        _import_images(job, archive, plan, rows, used_masks, tally)
+        _import_images(job, archive, plan, rows, tally)
     except BaseException:
         # What was imported counts for retraining however the import ends, unless the database itself is what
         # failed (a full disk under SQLite): then the import's own error is the one to keep.
@@ -230,7 +229,8 @@ class _LabelTally:
                 services.labels_arrived(self.project_id)
 
 
-def _import_images(job: ImportJob, archive, plan, rows: dict, used_masks: set, tally: _LabelTally) -> None:
+def _import_images(job: ImportJob, archive, plan, rows: dict, tally: _LabelTally) -> None:
+    used_masks: set[tuple[str, str, str]] = set()
     new_labels = 0
     last_beat = 0.0
     for done, planned in enumerate(plan.images, start=1):

@@ -86,8 +86,12 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None)
 
     predictor = engine.load_predictor(checkpoint, engine.resolve_device())
     if not samples.eval:
-        metrics = {**dict.fromkeys(METRIC_KEYS), "per_defect_type": {}, "untyped_defects": None}
-        metrics["threshold_cross_validated"] = None
+        metrics = {
+            **dict.fromkeys(METRIC_KEYS),
+            "per_defect_type": {},
+            "untyped_defects": None,
+            "threshold_cross_validated": None,
+        }
         return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
     predictions = score_test_split(predictor, samples, on_scored)
     scores = [p.score for p in predictions]

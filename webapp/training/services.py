@@ -282,11 +282,10 @@ def should_activate(*, current: ModelVersion | None, new_auroc: float | None, co
     if new_auroc is None:
         return True
     if comparison:  # both on the same held-out images (evaluation.versus_active)
-        old, new = comparison["image_auroc"], comparison.get("new_image_auroc", new_auroc)
-        new = new_auroc if new is None else new
+        old, new = comparison["image_auroc"], comparison["new_image_auroc"]
     else:
         old, new = (current.metrics or {}).get("image_auroc"), new_auroc
-    return old is None or new >= old - 1e-9
+    return old is None or new is None or new >= old - 1e-9
 
 
 @transaction.atomic
