@@ -58,3 +58,28 @@ def test_sqlite_lives_in_data_dir_and_database_url_selects_postgres(tmp_path):
 
     assert sqlite.stdout.strip() == str(tmp_path / "db.sqlite3")
     assert postgres.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_a_redis_broker_gets_the_installation_prefix_and_shares_its_redis_with_the_cache(tmp_path):
+    result = settings_value(
+        "settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'], settings.INSTANCE_NAME,"
+        " settings.CACHES['default']['LOCATION'], settings.CACHES['default']['KEY_PREFIX']",
+        tmp_path,
+        DEBUG="true",
+        CELERY_BROKER_URL="redis://q:6379/3",
+    )
+
+    prefix, instance, location, key_prefix = result.stdout.split()
+    assert prefix == f"{instance}:" and key_prefix == instance and instance.startswith("ssn-")
+    assert location == "redis://q:6379/3"
+
+
+def test_without_redis_the_cache_is_a_folder_in_data_dir(tmp_path):
+    result = settings_value(
+        "settings.CACHES['default']['BACKEND'], settings.CACHES['default']['LOCATION']",
+        tmp_path,
+        DEBUG="true",
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
+
+    assert "FileBasedCache" in result.stdout and str(tmp_path / "cache") in result.stdout

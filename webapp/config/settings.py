@@ -4,11 +4,12 @@ Every piece of local state lives under DATA_DIR: the SQLite database, uploaded m
 Redis answers, the embedded filesystem broker.
 """
 
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import environ
+
+from . import backing
+from .instance import instance_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -176,32 +177,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 
-def _redis_answers(url: str, timeout: float = 0.3) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 BROKER_DIR = DATA_DIR / "broker"
-_broker = env.str("CELERY_BROKER_URL", default="")
-if not _broker:
-    _broker = REDIS_URL if _redis_answers(REDIS_URL) else "filesystem://"
-CELERY_BROKER_URL = _broker
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("in", "processed"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "in"),
-        "data_folder_out": str(BROKER_DIR / "in"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "store_processed": False,
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+CELERY_BROKER_URL = backing.broker_url(env.str("CELERY_BROKER_URL", default=""), REDIS_URL)
+# Everything this installation keeps in a shared Redis (queues, control messages, cache) is prefixed with
+# INSTANCE_NAME, derived from the database it uses: two checkouts on one Redis never take each other's tasks,
+# while every machine of one installation (same database) shares its queues.
+INSTANCE_NAME = env.str("INSTANCE_NAME", default="") or instance_name(DATABASES["default"])
+CELERY_BROKER_TRANSPORT_OPTIONS = backing.broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, INSTANCE_NAME)
+if backing.is_redis(CELERY_BROKER_URL):
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{INSTANCE_NAME}:"}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -280,43 +265,15 @@ CSRF_FAILURE_VIEW = "webapp.core.views.csrf_failure"
 MIDDLEWARE.insert(0, "webapp.core.middleware.DrainUnreadBodyMiddleware")
 UNREAD_BODY_DRAIN_BYTES = env.int("UNREAD_BODY_DRAIN_BYTES", default=16 * 1024 * 1024)
 
-# --- Hardening (docs/security.md): instance isolation, throttles, lockout, tokens, TLS, CSP ----------------
+# --- Hardening (docs/security.md): throttles, lockout, tokens, TLS, CSP ----------------
 from datetime import timedelta  # noqa: E402
 
 from csp.constants import NONE, SELF  # noqa: E402
 
-from .instance import instance_name  # noqa: E402
-
-# Everything this installation keeps in a shared Redis (queues, control messages, cache) is prefixed with
-# INSTANCE_NAME, derived from the database it uses: two checkouts on one Redis never take each other's tasks,
-# while every machine of one installation (same database) shares its queues.
-INSTANCE_NAME = env.str("INSTANCE_NAME", default="") or instance_name(DATABASES["default"])
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{INSTANCE_NAME}:"
-    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{INSTANCE_NAME}:"}
-
 # The cache holds throttle counters and worker heartbeats, so web and workers must share it: CACHE_URL, else
-# the broker's Redis, else files under DATA_DIR (one machine). A Redis outage makes it miss, never fail.
+# the broker's Redis, else files under DATA_DIR (one machine) (webapp.config.backing).
 CACHE_URL = env.str("CACHE_URL", default="")
-if CACHE_URL:
-    CACHES = {"default": env.cache_url("CACHE_URL")}
-elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {
-            "BACKEND": "webapp.core.cache.ResilientRedisCache",
-            "LOCATION": CELERY_BROKER_URL,
-            # A Redis that does not answer must not hold every request (throttles read the cache): give up fast.
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-    }
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(DATA_DIR / "cache"),
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
-        }
-    }
+CACHES = {"default": env.cache_url("CACHE_URL") if CACHE_URL else backing.default_cache(CELERY_BROKER_URL, DATA_DIR)}
 CACHES["default"]["KEY_PREFIX"] = INSTANCE_NAME
 
 # Workers write a heartbeat to the cache this often; /api/v1/health/ counts those heard within 3 periods.
