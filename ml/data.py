@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ml.config import MASK_CELLS
+from ml.pixels import defect_pixels, to_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 # Discrete augmentations of defective images (supervised mode), as in the paper.
@@ -33,7 +34,8 @@ class Sample(NamedTuple):
 
 
 def to_pil(image: ImageInput) -> Image.Image:
-    """Path, PIL image or ``H x W (x 3)`` uint8 array -> RGB PIL image."""
+    """Path, PIL image or ``H x W (x 3)`` uint8 array -> RGB PIL image, 8 bits per channel by the rule of
+    :mod:`ml.pixels` (16-bit and float images scaled, never clipped)."""
     if isinstance(image, Image.Image):
         pil = image
     elif isinstance(image, np.ndarray):
@@ -43,7 +45,7 @@ def to_pil(image: ImageInput) -> Image.Image:
     else:
         with Image.open(image) as opened:
             pil = opened.copy()
-    return pil.convert("RGB")
+    return to_rgb(pil)
 
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -62,12 +64,15 @@ def image_to_tensor(image: ImageInput, size: int | Sequence[int]) -> torch.Tenso
 
 
 def load_mask(path: str | Path | None, size: int | Sequence[int]) -> torch.Tensor:
-    """-> ``1 x H x W`` float32 in {0, 1}; zeros when ``path`` is None. ``size``: an int (square) or ``(H, W)``."""
+    """-> ``1 x H x W`` float32 in {0, 1}; zeros when ``path`` is None. ``size``: an int (square) or ``(H, W)``.
+
+    Any mask file (0/255, 0/1, colour, alpha) is read by :func:`ml.pixels.defect_pixels`; a pixel of the
+    resized mask is a defect where it covers at least half of one."""
     h, w = _hw(size)
     if path is None:
         return torch.zeros(1, h, w)
     with Image.open(path) as opened:
-        mask = opened.convert("L").resize((w, h), Image.BILINEAR)
+        mask = defect_pixels(opened).resize((w, h), Image.BILINEAR)
     return torch.from_numpy((np.array(mask) > 127).astype(np.float32))[None]
 
 

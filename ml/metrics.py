@@ -282,7 +282,8 @@ def compute_metrics(
         threshold: decision threshold; None selects one with :func:`select_threshold`.
 
     Returns:
-        dict with image_auroc, image_ap, pixel_auroc, aupro, f1, precision, recall, threshold, curves.
+        dict with image_auroc, image_ap, pixel_auroc, aupro, f1, precision, recall, threshold, curves, and
+        score_range ``[lowest, highest]`` image score (equal when the model gives every image the same score).
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).ravel().astype(int)
@@ -292,6 +293,7 @@ def compute_metrics(
         ("image_auroc", "image_ap", "pixel_auroc", "aupro", "f1", "precision", "recall", "threshold")
     )
     curves: dict[str, Any] = {"roc": None, "pr": None, "histogram": None}
+    result["score_range"] = [float(s.min()), float(s.max())] if s.size else None
     if s.size:
         result["image_auroc"] = auroc(s, y)
         result["image_ap"] = average_precision(s, y)
@@ -333,22 +335,43 @@ def compute_metrics(
 INVERTED_AUROC = 0.5
 
 
+def no_better_than_chance(auroc_value: float | None) -> bool:
+    """Test image AUROC at or below 0.5: the model's order of images is no better than a coin's."""
+    return auroc_value is not None and auroc_value <= INVERTED_AUROC + 1e-9
+
+
 def quality_warnings(metrics: dict[str, Any] | None, backbone: str | None = None) -> list[dict[str, str]]:
     """Warnings about a trained model, from its test metrics (and backbone): ``[{code, detail}]``.
 
     - ``inverted``: test image AUROC below 0.5, the model ranks defective images *below* good ones; its verdicts
       are worse than a coin. Retrain (more good images, masks on a few defects, supervised mode) before use.
+    - ``chance``: test image AUROC exactly 0.5, the model tells defective from good no better than a coin; most
+      often it gives every image the same score (``score_range`` says so), as when its images reach it blank.
     - ``non_commercial_backbone``: the backbone's weights carry a non-commercial licence (ml.registry).
     """
     warnings = []
-    auroc_value = (metrics or {}).get("image_auroc")
-    if auroc_value is not None and auroc_value < INVERTED_AUROC:
+    metrics = metrics or {}
+    auroc_value = metrics.get("image_auroc")
+    if auroc_value is not None and auroc_value < INVERTED_AUROC - 1e-9:
         warnings.append(
             {
                 "code": "inverted",
                 "detail": f"Test image AUROC is {auroc_value:.2f} (< 0.5): this model scores defective test images "
                 "lower than good ones, worse than chance. The studio does not activate such a version by itself; "
                 "add labelled defects (masks) or good images and retrain.",
+            }
+        )
+    elif no_better_than_chance(auroc_value):
+        lo, hi = metrics.get("score_range") or (None, None)
+        same = lo is not None and hi - lo < 1e-9
+        warnings.append(
+            {
+                "code": "chance",
+                "detail": "Test image AUROC is 0.50: this model tells defective test images from good ones no better "
+                "than chance"
+                + (f"; it gives every test image the same score ({lo:.4f})" if same else "")
+                + ". The studio does not activate such a version by itself; check that the images show the parts "
+                "(open a few in the labeller), add labelled defects or good images and retrain.",
             }
         )
     if backbone is not None:

@@ -88,7 +88,7 @@ export function labellerNav({ cfg, imageId, filters, query, beforeLeave }) {
     if (!pos) return;
     try {
       const next = await itemAt(pos + 1);
-      if (next && next.item) new Image().src = next.item.file_url;
+      if (next && next.item) new Image().src = next.item.view_url || next.item.file_url;
     } catch {
       // Only a speed-up: navigation itself reports errors.
     }

@@ -367,10 +367,10 @@ async function boot() {
   typeField = defectTypeField({ projectId: cfg.projectId, image, readOnly, onSaved: (u) => Object.assign(image, { defect_type: u.defect_type, revision: u.revision }) });
   painter = new MaskPainter(image.width, image.height, requestDraw);
   try {
-    pixels = await loadPixels(image.file_url);
+    // view_url: full resolution, 8 bits, the pixels the model sees (16-bit, float and TIFF rendered by the server).
+    pixels = await loadPixels(image.view_url || image.file_url);
     stageMsg.hidden = true;
   } catch {
-    // TIFF and other formats some browsers cannot show: paint over the thumbnail, stretched to full size.
     try {
       pixels = await loadPixels(image.thumbnail_url);
       stageMsg.textContent = "This browser cannot show the original file; showing its thumbnail at full size.";

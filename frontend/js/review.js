@@ -163,11 +163,11 @@ function render() {
   itemEl.dataset.id = item.id;
   heatEl.dataset.ready = "false";
   imgEl.onload = async () => drawHeat(item, await heatFor(item));
-  imgEl.src = item.file_url;
+  imgEl.src = item.view_url || item.file_url;
   // Warm the next image and map so that the next decision shows at once.
   const next = queue[index + 1];
   if (next) {
-    new Image().src = next.file_url;
+    new Image().src = next.view_url || next.file_url;
     heatFor(next);
   }
 }

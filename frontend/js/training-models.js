@@ -107,7 +107,7 @@ export function modelRow(m, { show, shown, reload }) {
       {},
       h("strong", {}, `v${m.version}`),
       h("div", { class: "muted small" }, fmt.date(m.created_at)),
-      // API `warnings`: "inverted" (test image AUROC < 0.5), "non_commercial_backbone" (licence).
+      // API `warnings`: "inverted" (test image AUROC < 0.5), "chance" (= 0.5), "non_commercial_backbone" (licence).
       ...(m.warnings || []).map((w) =>
         h("div", { class: "badge badge-bad", "data-testid": `warning-${w.code}`, title: w.detail }, w.detail),
       ),
@@ -174,15 +174,14 @@ export function showCurves(m) {
   });
 }
 
-/** An inverted version (API warning "inverted": test image AUROC below 0.5) is activated only on a second "yes". */
+/** A version no better than chance (API warning "inverted": test image AUROC below 0.5, or "chance": 0.5) is
+ * activated only on a second "yes". */
 function isInverted(m) {
-  return (m.warnings || []).some((w) => w.code === "inverted");
+  return (m.warnings || []).some((w) => w.code === "inverted" || w.code === "chance");
 }
 
 function invertedQuestion(m) {
   const auroc = m.metrics && m.metrics.image_auroc;
-  return (
-    `Version ${m.version} scores defective test images lower than good ones (image AUROC ${fmt.metric(auroc)}): ` +
-    "its verdicts and its worst-first order would be wrong. Activate it anyway?"
-  );
+  const how = auroc != null && auroc < 0.5 ? "scores defective test images lower than good ones" : "tells defective test images from good ones no better than chance";
+  return `Version ${m.version} ${how} (image AUROC ${fmt.metric(auroc)}): its verdicts and its worst-first order would be wrong. Activate it anyway?`;
 }

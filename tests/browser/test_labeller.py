@@ -262,18 +262,24 @@ def test_a_refused_label_is_explained_next_to_the_buttons(page, logged_in, djang
     assert Image.objects.get(pk=image["id"]).label == "unlabeled"
 
 
-def test_a_tiff_is_shown_through_its_thumbnail_and_painted_at_full_size(page, logged_in):
+def test_a_16_bit_tiff_is_shown_at_full_resolution_and_painted_at_full_size(page, logged_in):
     import io
 
     from PIL import Image as PILImage
 
     project = make_project(logged_in, auto_retrain=False)
+    values = np.full((300, 400), 1500, np.uint16)  # a 12-bit camera image in a 16-bit TIFF
+    values[150:152, 120:280] = 4095  # a 2-pixel scratch, lost in a 256-px thumbnail
     buf = io.BytesIO()
-    PILImage.fromarray(np.full((300, 400), 128, np.uint8), "L").save(buf, "TIFF")
+    PILImage.fromarray(values).save(buf, "TIFF")
     [image] = upload(logged_in, project, [("scan.tif", buf.getvalue())])
-    page.goto(f"/projects/{project.pk}/images/{image['id']}/")
+    with page.expect_response(lambda r: r.url.endswith(f"/images/{image['id']}/view/")) as shown:
+        page.goto(f"/projects/{project.pk}/images/{image['id']}/")
+    assert shown.value.status == 200 and shown.value.header_value("content-type") == "image/png"
+    view = np.asarray(PILImage.open(io.BytesIO(shown.value.body())))
+    assert view.shape == (300, 400) and view[151, 200] == 255 and view[10, 10] < 100
     expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-ready", "true")
-    expect(page.get_by_test_id("stage-msg")).to_contain_text("cannot show the original file")
+    expect(page.get_by_test_id("stage-msg")).to_be_hidden()
     box = page.get_by_test_id("mask-canvas").bounding_box()
     s = min(box["width"] / 400, box["height"] / 300) * 0.98
     x0, y0 = box["x"] + (box["width"] - 400 * s) / 2, box["y"] + (box["height"] - 300 * s) / 2

@@ -81,7 +81,16 @@ def test_quality_warnings_flag_inverted_models_and_non_commercial_weights():
     assert quality_warnings({"image_auroc": None}) == [] and quality_warnings(None) == []
     inverted = quality_warnings({"image_auroc": 0.39})
     assert [w["code"] for w in inverted] == ["inverted"] and "0.39" in inverted[0]["detail"]
-    assert [w["code"] for w in quality_warnings({"image_auroc": 0.5}, "resnet152")] == ["non_commercial_backbone"]
+    assert [w["code"] for w in quality_warnings({"image_auroc": 0.51}, "resnet152")] == ["non_commercial_backbone"]
+
+
+def test_a_model_no_better_than_chance_is_flagged_and_one_score_for_all_is_named():
+    spread = quality_warnings({"image_auroc": 0.5, "score_range": [0.1, 0.9]})
+    constant = quality_warnings({"image_auroc": 0.5, "score_range": [0.2493, 0.2493]})
+
+    assert [w["code"] for w in spread] == [w["code"] for w in constant] == ["chance"]
+    assert "same score" not in spread[0]["detail"] and "same score (0.2493)" in constant[0]["detail"]
+    assert quality_warnings({"image_auroc": 0.5000001}) == []
 
 
 def test_a_missing_resnet152_file_is_explained_for_resnet152_not_for_wide_resnet(tmp_path):

@@ -37,7 +37,12 @@ def test_list_and_detail_carry_the_contract_fields_and_null_metrics(project, own
     for key in ("id", "project", "version", "mode", "backbone", "image_size", "threshold", "is_active", "created_at"):
         assert key in body
     assert body["train_counts"] == {"good": 10, "defective": 0, "masks": 0}
-    assert set(body["metrics"]) == METRICS | {"per_defect_type", "untyped_defects", "threshold_cross_validated"}
+    assert set(body["metrics"]) == METRICS | {
+        "per_defect_type",
+        "untyped_defects",
+        "threshold_cross_validated",
+        "score_range",
+    }
     assert body["metrics"]["per_defect_type"] is None  # a version stored before it was measured
     assert body["metrics"]["untyped_defects"] is None
     assert body["metrics"]["image_auroc"] == 0.93 and body["metrics"]["pixel_auroc"] is None

@@ -266,6 +266,22 @@ def test_an_inverted_version_is_never_activated_by_itself_even_the_first(tprojec
     assert ModelVersion.objects.get(pk=v1.pk).is_active
 
 
+def test_a_version_that_gives_every_image_one_score_is_not_activated_and_says_why(
+    tproject, fake_ml, sent, owner_client
+):
+    fake_ml.checkpoint_bytes = b"constant"  # as when every image reached the model blank
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v1 = ModelVersion.objects.get(project=tproject, version=1)
+    assert v1.metrics["image_auroc"] == pytest.approx(0.5) and not v1.is_active
+    assert v1.metrics["score_range"] == [0.25, 0.25]
+    detail = owner_client.get(f"/api/v1/models/{v1.id}/").json()
+    assert [w["code"] for w in detail["warnings"]] == ["chance"]
+    assert "the same score (0.2500)" in detail["warnings"][0]["detail"]
+    assert detail["metrics"]["score_range"] == [0.25, 0.25]
+
+
 def test_the_active_version_is_compared_on_todays_test_split(tproject, fake_ml, sent):
     run_training_job(new_job(tproject).id, worker="w")
     ModelVersion.objects.filter(project=tproject).update(metrics={"image_auroc": 1.0})

@@ -2,7 +2,8 @@
 
 The fake Predictor scores an image by its mean brightness (0..1) and returns an anomaly map of the
 image's own size, so metrics, thresholds and heatmap alignment are real computations on known inputs.
-A checkpoint whose bytes are b"inverted" scores 1 - brightness (a model that is worse than useless).
+A checkpoint whose bytes are b"inverted" scores 1 - brightness (a model that is worse than useless), one of
+b"constant" gives every image 0.25 (a model that sees blank images).
 Other test modules import the fixtures from here.
 """
 
@@ -66,7 +67,8 @@ class FakeResult:
 
 class FakePredictor:
     def __init__(self, checkpoint_path: str, device: str = "cpu"):
-        self.inverted = Path(checkpoint_path).read_bytes() == b"inverted"
+        kind = Path(checkpoint_path).read_bytes()
+        self.inverted, self.constant = kind == b"inverted", kind == b"constant"
         self.calls = 0
 
     def predict(self, images, batch_size: int = 16):
@@ -77,7 +79,7 @@ class FakePredictor:
             if array.ndim == 3:
                 array = array.mean(axis=2)
             brightness = float(array.mean()) / 255.0
-            score = 1.0 - brightness if self.inverted else brightness
+            score = 0.25 if self.constant else 1.0 - brightness if self.inverted else brightness
             results.append(FakeResult(score, np.full(array.shape[:2], score, dtype=np.float32)))
         return results
 

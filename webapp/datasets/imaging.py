@@ -12,11 +12,11 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
 from PIL import Image as PILImage
-from PIL import ImageChops, ImageOps, UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
 
+from ml.pixels import defect_pixels, to_8bit
 from webapp.core.exceptions import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 THUMBNAIL_SIDE = 256
@@ -201,28 +201,6 @@ def stored_bytes(checked: CheckedImage, data: bytes) -> tuple[bytes, str]:
     return upright_bytes(checked) if checked.oriented else (data, checked.extension)
 
 
-def to_8bit(image: PILImage.Image) -> PILImage.Image:
-    """An 'L' or 'RGB' view of any Pillow mode (16-bit, float, palette, alpha, CMYK, 1-bit) for display."""
-    mode = image.mode
-    if mode in ("L", "RGB"):
-        return image
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16") or (mode == "I" and array.max(initial=0) > 255):
-            array = array / 257.0  # 16-bit range onto 8 bits
-        elif mode == "F":
-            lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
-            array = (array - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(array)
-        return PILImage.fromarray(np.clip(array, 0, 255).astype(np.uint8), mode="L")
-    if mode in ("LA", "La", "PA", "P", "RGBA", "RGBa") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return PILImage.alpha_composite(background, rgba).convert("RGB")
-    if mode == "1":
-        return image.convert("L")
-    return image.convert("RGB")
-
-
 def _reduced(image: PILImage.Image, side: int) -> PILImage.Image:
     """A copy whose longest side is `side` or more, made from the decoded image without converting or copying
     it at full size (a 7740 x 7740 RGBA upload costs 240 MB per copy): averaged where Pillow can do that in
@@ -245,31 +223,6 @@ def thumbnail_jpeg(image: PILImage.Image) -> bytes:
     return out.getvalue()
 
 
-def defect_pixels(image: PILImage.Image) -> PILImage.Image:
-    """A mask of any mode -> an 'L' image, 255 where a defect is painted, 0 elsewhere.
-
-    A defect pixel is a visible non-zero one: any non-zero channel (the colour, for palette images: never
-    the palette index), and, where the mask has transparency, an alpha above zero. So an opaque black
-    RGBA canvas and a fully transparent one are both empty, and palette masks are judged by their colours.
-    """
-    mode = image.mode
-    if mode in ("P", "PA") or (mode in ("1", "L", "RGB") and "transparency" in image.info):
-        image, mode = image.convert("RGBA"), "RGBA"
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        return PILImage.fromarray((np.asarray(image) != 0).astype(np.uint8) * 255, mode="L")
-    if mode == "1":
-        image, mode = image.convert("L"), "L"
-    bands = list(image.split())
-    alpha = bands.pop() if mode in ("LA", "La", "RGBA", "RGBa") else None
-    lit = bands[0]
-    for band in bands[1:]:
-        lit = ImageChops.lighter(lit, band)
-    defect = lit.point(lambda value: 255 if value else 0)
-    if alpha is not None:
-        defect = ImageChops.multiply(defect, alpha.point(lambda value: 255 if value else 0))
-    return defect
-
-
 def decode_mask(data: bytes, *, width: int, height: int) -> tuple[bytes, int]:
     """A mask PNG of any mode -> ({0,255} single-channel PNG bytes, defect pixel count). Raises 400/413.
 
@@ -285,7 +238,32 @@ def decode_mask(data: bytes, *, width: int, height: int) -> tuple[bytes, int]:
     defect = defect_pixels(checked.image)
     area = defect.histogram()[255]
     if area == 0:
-        raise EmptyMask("The mask is empty (no visible non-zero pixel); delete the mask instead.")
+        raise EmptyMask("The mask is empty (every pixel is black or transparent); delete the mask instead.")
     out = io.BytesIO()
     defect.save(out, format="PNG", optimize=True)
     return out.getvalue(), area
+
+
+# Stored images a browser shows as the model sees them, pixel for pixel: 8-bit grayscale, RGB or opaque palette
+# PNG, JPEG and BMP. Others (TIFF, 16-bit, float, transparency, CMYK) get a rendered 8-bit PNG (view_png).
+_BROWSER_FORMATS = ("PNG", "JPEG", "BMP")
+_BROWSER_MODES = ("L", "RGB", "1", "P")
+
+
+def view_png(handle) -> bytes | None:
+    """The full-resolution PNG a browser shows of a stored image (ml.pixels.to_8bit: the pixels the model is
+    given), or None when the stored file already is that and can be sent as it is."""
+    with PILImage.open(handle) as opened:
+        native = (
+            opened.format in _BROWSER_FORMATS
+            and opened.mode in _BROWSER_MODES
+            and "transparency" not in opened.info
+            and (opened.mode != "P" or "A" not in (opened.palette.mode if opened.palette else ""))
+        )
+        if native:
+            return None
+        opened.load()
+        view = to_8bit(opened)
+    out = io.BytesIO()
+    view.save(out, format="PNG", compress_level=1)  # speed over size: it is made on each request
+    return out.getvalue()

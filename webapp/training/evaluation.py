@@ -38,7 +38,7 @@ class TestPrediction:
 
 @dataclass
 class Evaluation:
-    metrics: dict  # METRIC_KEYS + per_defect_type + untyped_defects
+    metrics: dict  # METRIC_KEYS + per_defect_type + untyped_defects + threshold_cross_validated + score_range
     threshold: float
     curves: dict
     predictions: list[TestPrediction] = field(default_factory=list)
@@ -91,6 +91,7 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None)
             "per_defect_type": {},
             "untyped_defects": None,
             "threshold_cross_validated": None,
+            "score_range": None,
         }
         return Evaluation(metrics, threshold_on_good_train_images(predictor, samples), {})
     predictions = score_test_split(predictor, samples, on_scored)
@@ -103,6 +104,7 @@ def evaluate(checkpoint: str, fit_metrics: dict | None, samples, on_scored=None)
     threshold = float(computed["threshold"])
     metrics = {key: _number(computed.get(key)) for key in METRIC_KEYS}
     metrics.update({key: _number((fit_metrics or {}).get(key)) for key in PIXEL_KEYS})
+    metrics["score_range"] = computed.get("score_range")  # equal ends: one score for every image (warning "chance")
     types = _parallel(samples.eval_defect_types, len(samples.eval))
     metrics.update(by_defect_type(scores, labels, types, threshold))
     # A threshold chosen on the test split flatters f1/precision/recall there: say what the rule gets on test

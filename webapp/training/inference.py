@@ -26,6 +26,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from ml.metrics import is_defective, normalise
+from ml.pixels import to_rgb
 from webapp.core.exceptions import (
     Conflict,
     InvalidInput,
@@ -35,7 +36,7 @@ from webapp.core.exceptions import (
     none_accepted,
 )
 from webapp.core.queue import enqueue
-from webapp.datasets.imaging import check_size, open_checked, read_zip_entry, sniff_format, stored_bytes, to_8bit
+from webapp.datasets.imaging import check_size, open_checked, read_zip_entry, sniff_format, stored_bytes
 from webapp.datasets.import_plan import unsafe_reason
 from webapp.datasets.models import Image, Project
 
@@ -55,7 +56,7 @@ def active_version(project: Project) -> ModelVersion:
 def _rgb_array(image: PILImage.Image):
     import numpy as np
 
-    return np.asarray(to_8bit(image).convert("RGB"))
+    return np.asarray(to_rgb(image))
 
 
 def store_bytes(name: str, data: bytes) -> str:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from ml.metrics import INVERTED_AUROC
+from ml.metrics import no_better_than_chance
 from webapp.core.exceptions import Conflict, InvalidInput
 from webapp.core.queue import enqueue
 from webapp.datasets.models import Image, Label, Project, Split
@@ -268,14 +268,15 @@ def set_threshold(*, version: ModelVersion, threshold: float) -> ModelVersion:
 
 def should_activate(*, current: ModelVersion | None, new_auroc: float | None, comparison: dict | None) -> bool:
     """First version, or image AUROC not worse than the active one's on the same held-out images (this test
-    split less what the active version trained on: `comparison`, from evaluation.versus_active); never an inverted
-    version (test image AUROC below 0.5: it ranks defects below good parts, worse than chance), even the first.
+    split less what the active version trained on: `comparison`, from evaluation.versus_active); never one no
+    better than chance (test image AUROC at or below 0.5: it ranks defects below good parts, or gives them all
+    one score), even the first.
     Such a version stays available with its warning; a person may still activate it by hand.
 
     With no AUROC to compare (the split lacks good or defective images, so neither version has one)
     the newer model, trained on more labels, wins.
     """
-    if new_auroc is not None and new_auroc < INVERTED_AUROC:
+    if no_better_than_chance(new_auroc):
         return False
     if current is None:
         return True

@@ -33,6 +33,10 @@ class ImageSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
     file_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
+    view_url = serializers.SerializerMethodField(
+        help_text="The image at full resolution as the browser should show it: 8 bits per channel, the pixels the "
+        "model is given (16-bit, float and TIFF files rendered to PNG; others the file itself)."
+    )
     prediction = serializers.SerializerMethodField()
     revision = serializers.SerializerMethodField(
         help_text="Changes whenever the label, split, defect type or mask changes. Send it back as `If-Match` on a "
@@ -55,6 +59,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "created_at",
             "file_url",
             "thumbnail_url",
+            "view_url",
             "prediction",
             "revision",
         ]
@@ -80,6 +85,9 @@ class ImageSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, image: Image) -> str:
         return self._url("image-thumbnail", image.pk)
+
+    def get_view_url(self, image: Image) -> str:
+        return self._url("image-view", image.pk)
 
     @extend_schema_field(PredictionSummarySerializer(allow_null=True))
     def get_prediction(self, image: Image) -> dict | None:

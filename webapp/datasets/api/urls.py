@@ -17,6 +17,7 @@ urlpatterns = [
     path("projects/<id:project_id>/imports/", views.ProjectImportListView.as_view(), name="project-imports"),
     path("images/<id:pk>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("images/<id:pk>/file/", views.ImageFileView.as_view(), name="image-file"),
+    path("images/<id:pk>/view/", views.ImageViewView.as_view(), name="image-view"),
     path("images/<id:pk>/thumbnail/", views.ImageThumbnailView.as_view(), name="image-thumbnail"),
     path("images/<id:pk>/mask/", views.ImageMaskView.as_view(), name="image-mask"),
     path("imports/<id:pk>/", views.ImportDetailView.as_view(), name="import-detail"),

@@ -25,6 +25,7 @@ from .views_images import (  # noqa: F401
     ImageFileView,
     ImageMaskView,
     ImageThumbnailView,
+    ImageViewView,
     ProjectDefectTypeListView,
     ProjectImageListView,
 )

@@ -1,7 +1,7 @@
 """Images: the gallery and uploads, one image, its files and its mask."""
 
 from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +18,7 @@ from webapp.core.query import StrictQueryMixin
 from webapp.core.schema import errors
 from webapp.core.uploads import SpoolUploadsToDisk
 
-from .. import files, selectors, services
+from .. import files, imaging, selectors, services
 from ..imaging import content_type_for
 from ..models import Image
 from . import image_serializers as s
@@ -26,6 +26,8 @@ from .base import ProjectScopedMixin
 from .filters import ImageFilter
 
 IMMUTABLE = "private, max-age=31536000, immutable"
+# Renderings follow the software's rule (ml.pixels), which an upgrade may change: kept for a day.
+RENDERED = "private, max-age=86400"
 
 
 class _UnpaginatedPostSchema(AutoSchema):
@@ -184,15 +186,19 @@ class ImageDetailView(StrictQueryMixin, APIView):
 class _ImageFileBase(StrictQueryMixin, APIView):
     permission_classes = [*APIView.permission_classes, IsProjectMember]
     field = "file"
+    cache_control = IMMUTABLE  # an image's bytes never change under its id
 
-    def get(self, request, pk):
+    def member_image(self, request, pk) -> Image:
         image = selectors.images_for_user(request.user).filter(pk=pk).first()
         if image is None:
             raise Http404("No such image.")
         self.check_object_permissions(request, image)
-        name = getattr(image, self.field).name
+        return image
+
+    def get(self, request, pk):
+        name = getattr(self.member_image(request, pk), self.field).name
         response = FileResponse(files.open_stored(name), content_type=content_type_for(name))
-        response["Cache-Control"] = IMMUTABLE
+        response["Cache-Control"] = self.cache_control
         return response
 
 
@@ -211,10 +217,30 @@ class ImageThumbnailView(_ImageFileBase):
     """JPEG thumbnail, longest side at most 256 px."""
 
     field = "thumbnail"
+    cache_control = RENDERED  # a migration may draw it again by a newer rule
 
     @extend_schema(tags=["images"], responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **errors(404)})
     def get(self, request, pk):
         return super().get(request, pk)
+
+
+class ImageViewView(_ImageFileBase):
+    """What the browser shows: the image at full resolution, 8 bits per channel, as the model sees it (16-bit,
+    float and TIFF images rendered to PNG by ml.pixels; other files sent as stored)."""
+
+    @extend_schema(
+        tags=["images"],
+        responses={(200, "image/*"): OpenApiTypes.BINARY, **errors(404)},
+    )
+    def get(self, request, pk):
+        image = self.member_image(request, pk)
+        with files.open_stored(image.file.name) as handle:
+            rendered = imaging.view_png(handle)
+        if rendered is None:
+            return super().get(request, pk)
+        response = HttpResponse(rendered, content_type="image/png")
+        response["Cache-Control"] = RENDERED
+        return response
 
 
 class ImageMaskView(StrictQueryMixin, APIView):
@@ -240,8 +266,9 @@ class ImageMaskView(StrictQueryMixin, APIView):
         tags=["masks"],
         request={"image/png": OpenApiTypes.BINARY},
         responses={200: s.ImageSerializer, **errors(400, 403, 404, 412, 413)},
-        description="Body: the PNG itself (`Content-Type: image/png`), same width and height as the image; any "
-        "non-zero pixel is a defect. Sets label=defective. A body that is not a PNG is 400 whatever its "
+        description="Body: the PNG itself (`Content-Type: image/png`), same width and height as the image; a "
+        "pixel at least half as bright as the brightest is a defect (0/1 masks: any non-zero). Sets "
+        "label=defective. A body that is not a PNG is 400 whatever its "
         "Content-Type; an all-zero mask is 400; a mask of another size is 400." + IF_MATCH_HELP,
     )
     def put(self, request, pk):

@@ -191,6 +191,12 @@ class MetricsSerializer(CommonMetricsSerializer):
         help_text="The same figures over the test split's defective images that have no defect type; null when "
         "there are none (or the version was trained before it was measured).",
     )
+    score_range = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="[lowest, highest] image score on the test split (equal: one score for every image); null for "
+        "versions trained before it was measured.",
+    )
 
 
 class TrainCountsSerializer(serializers.Serializer):
@@ -219,7 +225,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     snapshot = serializers.SerializerMethodField(help_text="What this version trained and was evaluated on.")
     warnings = serializers.SerializerMethodField(
         help_text="[{code, detail}]: 'inverted' when the test image AUROC is below 0.5 (the model ranks defects "
-        "below good parts), 'non_commercial_backbone' for weights under a non-commercial licence."
+        "below good parts), 'chance' when it is 0.5 (no better than a coin, e.g. one score for every image), "
+        "'non_commercial_backbone' for weights under a non-commercial licence."
     )
     image_size = serializers.IntegerField(
         read_only=True,
@@ -266,6 +273,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "per_defect_type": stored.get("per_defect_type"),
             "untyped_defects": stored.get("untyped_defects"),
             "threshold_cross_validated": stored.get("threshold_cross_validated"),
+            "score_range": stored.get("score_range"),
         }
 
     @extend_schema_field(WarningSerializer(many=True))

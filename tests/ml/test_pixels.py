@@ -1,0 +1,119 @@
+"""What the model sees of 16-bit, float and transparent images (ml.pixels): scaled from the depth their values
+use, never clipped to white or black, and the same for training, scoring and the browser's view."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml.data import image_to_tensor, load_mask, to_pil
+from ml.pixels import defect_pixels, sample_depth, to_8bit, to_rgb
+
+
+def gradient(high: int, dtype=np.uint16) -> np.ndarray:
+    return np.linspace(0, high, 64 * 48).reshape(48, 64).round().astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("brightest", "depth"),
+    [(0, 8), (255, 8), (256, 10), (1023, 10), (4095, 12), (4096, 14), (16383, 14), (65535, 16), (250_000, 18)],
+)
+def test_the_depth_is_the_smallest_standard_one_that_holds_the_brightest_value(brightest, depth):
+    assert sample_depth(brightest) == depth
+
+
+@pytest.mark.parametrize("high", [1023, 4095, 16383, 65535], ids=["10-bit", "12-bit", "14-bit", "16-bit"])
+def test_a_high_depth_image_fills_the_8_bit_range(tmp_path, high):
+    path = tmp_path / "gray16.png"
+    Image.fromarray(gradient(high)).save(path)  # Pillow writes mode I;16
+    with Image.open(path) as opened:
+        assert opened.mode == "I;16"
+
+    seen = np.asarray(to_pil(path))
+
+    assert seen.shape == (48, 64, 3) and seen.min() == 0 and seen.max() == 255
+    assert len(np.unique(seen[..., 0])) > 200  # a gradient, not a white or black picture
+    assert np.abs(seen[..., 0].astype(int) - np.asarray(to_8bit(Image.fromarray(gradient(255, np.uint8))))).max() <= 1
+
+
+def test_a_16_bit_tiff_and_its_8_bit_copy_reach_the_model_alike(tmp_path):
+    values = gradient(4095)
+    Image.fromarray(values).save(tmp_path / "a.tif")
+    Image.fromarray((values / 4095 * 255).round().astype(np.uint8)).save(tmp_path / "a.png")
+
+    deep, flat = image_to_tensor(tmp_path / "a.tif", 32), image_to_tensor(tmp_path / "a.png", 32)
+
+    assert (deep - flat).abs().max() <= 2 / 255
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (np.linspace(0, 1, 100, dtype=np.float32), (0, 255)),
+        (np.linspace(0, 4095, 100, dtype=np.float32), (0, 255)),
+        (np.linspace(-2, 2, 100, dtype=np.float32), (0, 255)),
+    ],
+    ids=["unit-range", "integer-valued", "negative"],
+)
+def test_float_images_are_scaled_not_clipped(values, expected):
+    seen = np.asarray(to_rgb(Image.fromarray(values.reshape(10, 10), mode="F")))
+
+    assert (seen.min(), seen.max()) == expected
+
+
+def test_nan_pixels_read_as_black_instead_of_poisoning_the_image():
+    values = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    values[0, 0] = np.nan
+
+    seen = np.asarray(to_8bit(Image.fromarray(values, mode="F")))
+
+    assert seen[0, 0] == 0 and seen.max() == 255
+
+
+def test_32_bit_integers_beyond_16_bits_are_scaled_to_their_depth():
+    values = gradient(250_000, np.int32)
+
+    seen = np.asarray(to_8bit(Image.fromarray(values, mode="I")))
+
+    assert seen.max() == round(250_000 * 255 / (2**18 - 1))  # an 18-bit image
+    assert 115 <= seen[24, 32] <= 128  # the middle of the ramp is mid-grey, not white
+
+
+def test_transparent_pixels_are_white_for_the_model_as_in_the_thumbnail():
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    rgba[..., :3] = 40
+    rgba[:2, :, 3] = 255  # top half opaque dark grey, bottom half transparent
+
+    seen = np.asarray(to_rgb(Image.fromarray(rgba, "RGBA")))
+
+    assert (seen[:2] == 40).all() and (seen[2:] == 255).all()
+
+
+def test_8_bit_images_pass_through_unchanged():
+    gray = Image.fromarray(gradient(255, np.uint8))
+
+    assert to_8bit(gray) is gray and np.array_equal(np.asarray(to_rgb(gray))[..., 1], np.asarray(gray))
+
+
+def test_masks_in_any_encoding_load_to_the_same_defect_area(tmp_path):
+    square = np.zeros((40, 40), dtype=np.uint8)
+    square[10:30, 10:30] = 1
+    Image.fromarray(square).save(tmp_path / "zero-one.png")
+    Image.fromarray(square * 255).save(tmp_path / "zero-255.png")
+    Image.fromarray(square.astype(np.uint16) * 65535).save(tmp_path / "sixteen.png")
+
+    areas = {name: int(load_mask(tmp_path / f"{name}.png", 40).sum()) for name in ("zero-one", "zero-255", "sixteen")}
+
+    assert set(areas.values()) == {400}, areas
+
+
+def test_a_blurred_mask_keeps_its_core_not_its_halo():
+    square = np.zeros((40, 40), dtype=np.float32)
+    square[10:30, 10:30] = 255
+    kernel = np.ones(5, dtype=np.float32) / 5
+    blurred = np.apply_along_axis(lambda r: np.convolve(r, kernel, "same"), 0, square)
+    blurred = np.apply_along_axis(lambda r: np.convolve(r, kernel, "same"), 1, blurred)
+    mask = Image.fromarray(blurred.round().astype(np.uint8))
+
+    area = int((np.asarray(defect_pixels(mask)) == 255).sum())
+
+    assert (blurred > 0).sum() > 550 and abs(area - 400) <= 40

@@ -1,0 +1,36 @@
+"""Thumbnails of 16-bit, 32-bit and float images drawn again by ml.pixels' rule (the depth the values use):
+before, a 12-bit image in a 16-bit container was divided by 257 and showed black."""
+
+from django.db import migrations
+
+HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def redraw(apps, schema_editor):
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    from webapp.datasets import files, imaging
+
+    Image = apps.get_model("datasets", "Image")
+    done = set()
+    for name, thumbnail in Image.objects.exclude(thumbnail="").values_list("file", "thumbnail").iterator():
+        if thumbnail in done or not name.lower().endswith((".png", ".tif", ".tiff")):
+            continue
+        done.add(thumbnail)
+        try:
+            with default_storage.open(name, "rb") as handle, PILImage.open(handle) as opened:
+                if opened.mode not in HIGH_DEPTH:
+                    continue
+                opened.load()
+                data = imaging.thumbnail_jpeg(opened)
+            default_storage.delete(thumbnail)
+            files.write_once(thumbnail, data)
+        except (OSError, ValueError, SyntaxError):
+            continue  # a file missing or unreadable keeps the thumbnail it has
+
+
+class Migration(migrations.Migration):
+    dependencies = [("datasets", "0005_import_queue_state")]
+
+    operations = [migrations.RunPython(redraw, migrations.RunPython.noop, elidable=True)]
