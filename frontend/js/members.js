@@ -1,5 +1,6 @@
 // /projects/{id}/members/ — who works on the project and with which role, the project's name and description,
-// and deleting it. Owners change all of it (the API's rules: IsProjectOwnerForWrites); others read, and may leave.
+// and deleting it. Owners change all of it (the API's rules: IsProjectOwnerForWrites); labellers rename and
+// describe the project (as its settings); viewers read; anyone may leave.
 import { api, get, patch, post } from "./api.js";
 import { byTestId, config, disable, h, showError, toast } from "./dom.js";
 
@@ -7,7 +8,9 @@ const cfg = config();
 const pid = cfg.projectId;
 const isOwner = cfg.role === "owner";
 const ROLES = ["owner", "labeller", "viewer"];
-const NOT_OWNER = "Only the project's owners change its members and settings.";
+const canEditProject = isOwner || cfg.role === "labeller";
+const NOT_OWNER = "Only the project's owners change its members.";
+const VIEWER = "Viewers can look but not rename the project: an owner can give you the labeller role.";
 
 const table = byTestId("members-table");
 const status = byTestId("members-status");
@@ -109,12 +112,12 @@ function showProject() {
   const description = byTestId("project-description");
   if (document.activeElement !== name) name.value = project.name;
   if (document.activeElement !== description) description.value = project.description || "";
-  for (const el of [name, description]) disable(el, !isOwner, NOT_OWNER);
+  for (const el of [name, description]) disable(el, !canEditProject, VIEWER);
 }
 
 projectForm.addEventListener("submit", async (e) => {
   e.preventDefault();
-  if (!isOwner) return;
+  if (!canEditProject) return;
   showError(projectError, null);
   const name = byTestId("project-name-input").value.trim();
   if (!name) return showError(projectError, "A project needs a name.");
@@ -142,4 +145,5 @@ byTestId("delete-project").addEventListener("click", async () => {
 });
 
 for (const el of document.querySelectorAll(".needs-owner")) el.hidden = !isOwner;
+for (const el of document.querySelectorAll(".needs-editor")) el.hidden = !canEditProject;
 load();

@@ -1,7 +1,7 @@
 // The model versions table of the training page: one row per version (metrics, threshold, activation) and the
 // curves of the version shown (score histogram with the threshold, ROC, precision/recall).
 import { patch, post } from "./api.js";
-import { byTestId, fmt, h, showError, toast } from "./dom.js";
+import { byTestId, disable, fmt, h, showError, toast } from "./dom.js";
 import { histogram, lineChart } from "./charts.js";
 import { describeChanges, describeCounts } from "./snapshot.js";
 
@@ -36,9 +36,10 @@ export function f1Content(mt) {
 /**
  * One version's row: metrics, the threshold field, Activate and Curves.
  * @param {object} m the API model version
- * @param {{show: (m: object) => void, shown: () => number | null, reload: () => Promise<void>}} actions
+ * @param {{show: (m: object) => void, shown: () => number | null, reload: () => Promise<void>, readOnly?: boolean}} actions
+ *   readOnly: a viewer's row (threshold and Activate disabled, saying why)
  */
-export function modelRow(m, { show, shown, reload }) {
+export function modelRow(m, { show, shown, reload, readOnly = false }) {
   const mt = m.metrics || {};
   const tc = m.train_counts || {};
   const asShown = (t) => String(Number(Number(t).toFixed(6)));
@@ -98,6 +99,10 @@ export function modelRow(m, { show, shown, reload }) {
         },
         "Activate",
       );
+  if (readOnly) {
+    const why = "Viewers cannot set thresholds or activate versions: an owner can give you the labeller role.";
+    for (const el of [thr, save, m.is_active ? null : activate]) disable(el, true, why);
+  }
   const curves = h("button", { type: "button", class: "btn btn-quiet", onclick: () => show(m) }, "Curves");
   return h(
     "tr",

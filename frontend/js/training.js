@@ -287,6 +287,10 @@ async function saveRetrainSettings(change) {
   await loadStatus();
   toast("Settings saved.");
 }
+if (cfg.role === "viewer") {
+  const why = "Viewers cannot change the settings: an owner can give you the labeller role.";
+  for (const id of ["auto-retrain", "retrain-after"]) disable(byTestId(id), true, why);
+}
 byTestId("auto-retrain").addEventListener("change", (e) => saveRetrainSettings({ auto_retrain: e.target.checked }));
 byTestId("retrain-after").addEventListener("change", (e) => {
   const v = parseInt(e.target.value, 10);
@@ -301,7 +305,7 @@ function show(m) {
   shownModelId = m.id;
   showCurves(m);
 }
-const rowActions = { show, shown: () => shownModelId, reload: () => loadModels() };
+const rowActions = { show, shown: () => shownModelId, reload: () => loadModels(), readOnly: cfg.role === "viewer" };
 
 async function loadModels() {
   const status = byTestId("models-status");

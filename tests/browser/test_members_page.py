@@ -1,6 +1,7 @@
 """The project's Members page: an owner adds a colleague by user name or e-mail, changes roles, removes
 people, renames the project and deletes it (the name typed to confirm); others read it, and may leave."""
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -77,7 +78,12 @@ def test_a_labeller_reads_the_members_and_may_leave(page, logged_in, django_user
     expect(page.get_by_test_id("member-row")).to_have_count(2)
     expect(page.get_by_test_id("add-member")).to_be_hidden()
     expect(page.get_by_test_id("delete-project")).to_be_hidden()
-    expect(page.get_by_test_id("project-name-input")).to_be_disabled()
+    # labellers may rename and describe the project (its settings, docs/security.md), not manage members
+    page.get_by_test_id("project-name-input").fill("Line 4, front covers")
+    page.get_by_test_id("project-save").click()
+    expect(page.locator(".toast").last).to_contain_text("Project saved.")
+    project.refresh_from_db()
+    assert project.name == "Line 4, front covers"
     lead_row = page.locator('[data-testid="member-row"][data-username="lead"]')
     expect(lead_row.get_by_test_id("member-role-select")).to_be_disabled()
     mine = page.locator(f'[data-testid="member-row"][data-username="{logged_in.username}"]')
@@ -86,3 +92,15 @@ def test_a_labeller_reads_the_members_and_may_leave(page, logged_in, django_user
     mine.get_by_test_id("member-remove").click()
     page.wait_for_url(lambda url: urlsplit(url).path == "/")
     assert not Membership.objects.filter(project=project, user=logged_in).exists()
+
+
+def test_a_viewer_reads_the_project_but_cannot_rename_it(page, logged_in, django_user_model):
+    lead = django_user_model.objects.create_user(username="lead", password="lead-password-1")
+    project = make_project(lead, "Someone else's line")
+    Membership.objects.create(project=project, user=logged_in, role="viewer")
+    page.goto(f"/projects/{project.pk}/members/")
+
+    expect(page.get_by_test_id("project-name-input")).to_have_value("Someone else's line")
+    expect(page.get_by_test_id("project-name-input")).to_be_disabled()
+    expect(page.get_by_test_id("project-name-input")).to_have_attribute("title", re.compile("Viewers can look"))
+    expect(page.get_by_test_id("project-save")).to_be_hidden()

@@ -313,8 +313,25 @@ def test_a_viewer_reads_why_they_cannot_train(page, logged_in, django_user_model
     expect(cancel).to_have_attribute(
         "title", "Viewers cannot cancel a training: an owner can give you the labeller role."
     )
-    # the model settings are shown, read-only, with the reason
-    for field in ("setting-backbone", "setting-image-size", "setting-tiling", "setting-test-fraction"):
+    # the model settings, retraining and the versions' threshold and Activate are shown, read-only, with the reason
+    prepared_model(project, scores={}, version=1)
+    prepared_model(project, scores={}, version=2, active=False)
+    page.reload()
+    expect(page.get_by_test_id("model-row")).to_have_count(2)
+    for control in (page.get_by_test_id("threshold-input"), page.get_by_test_id("threshold-save")):
+        expect(control).to_have_count(2)
+        for i in range(2):
+            expect(control.nth(i)).to_be_disabled()
+    expect(page.get_by_test_id("activate")).to_be_disabled()
+    expect(page.get_by_test_id("activate")).to_have_attribute("title", re.compile("Viewers cannot set thresholds"))
+    for field in (
+        "setting-backbone",
+        "setting-image-size",
+        "setting-tiling",
+        "setting-test-fraction",
+        "auto-retrain",
+        "retrain-after",
+    ):
         expect(page.get_by_test_id(field)).to_be_disabled()
         expect(page.get_by_test_id(field)).to_have_attribute(
             "title", "Viewers cannot change the settings: an owner can give you the labeller role."

@@ -175,3 +175,10 @@ def test_enqueue_by_name_finds_the_registered_task_and_its_queue_in_a_fresh_proc
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["train", "infer"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/schema/", "/api/v1/docs/", "/api/v1/health/"])
+def test_public_paths_answer_whatever_token_is_sent_along(anon_client, path):
+    anon_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+
+    assert anon_client.get(path).status_code == 200

@@ -83,3 +83,13 @@ def test_without_redis_the_cache_is_a_folder_in_data_dir(tmp_path):
     )
 
     assert "FileBasedCache" in result.stdout and str(tmp_path / "cache") in result.stdout
+
+
+def test_stored_files_are_never_served_outside_the_api_not_even_with_debug(tmp_path):
+    # With DEBUG, Django's static() used to serve MEDIA_ROOT to anyone: heatmaps by sequential id, images by hash.
+    resolves = (
+        "__import__('django.urls', fromlist=['resolve']).resolve(settings.MEDIA_URL + 'images/ab/ab.png').func.__name__"
+    )
+    result = settings_value(resolves, tmp_path, DEBUG="true")
+
+    assert "settings.DEBUG" not in result.stderr and "Resolver404" in result.stderr, result.stdout

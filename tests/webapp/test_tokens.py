@@ -108,3 +108,18 @@ def test_the_schema_documents_the_token_endpoints(anon_client):
     assert "200" in paths["/api/v1/auth/token/rotate/"]["post"]["responses"]
     assert "204" in paths["/api/v1/auth/token/revoke/"]["post"]["responses"]
     assert "/api/v1/health/ready/" in paths
+
+
+def test_a_new_password_ends_the_token_and_other_saves_keep_it(user):
+    key = login().json()["token"]
+    user.first_name = "Alice"
+    user.save()
+    assert with_token(key).get("/api/v1/projects/").status_code == 200  # a profile edit keeps the token
+
+    user.set_password("a-new-password-2")
+    user.save()
+
+    refused = with_token(key).get("/api/v1/projects/")
+    assert refused.status_code == 401 and not Token.objects.filter(user=user).exists()
+    assert login(password="alice-password-1").status_code == 400  # the old password no longer works...
+    assert with_token(login(password="a-new-password-2").json()["token"]).get("/api/v1/projects/").status_code == 200

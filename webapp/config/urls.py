@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
@@ -15,10 +14,8 @@ urlpatterns = [
     path("", include("webapp.ui.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Stored files (images, masks, heatmaps, models) are served only through the API, which checks membership; never
+# under MEDIA_URL, not even with DEBUG: their names are content hashes and small sequential ids.
 
 # JSON error bodies for /api/ paths that no DRF view answers (HTML elsewhere).
 handler404 = "webapp.core.views.handler404"

@@ -72,3 +72,14 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         if is_expired(token):
             raise AuthenticationFailed(EXPIRED)
         return user, token
+
+
+def revoke_on_password_change(sender, instance, raw=False, **kwargs) -> None:
+    """pre_save of the user model: a new password ends the user's API token (as it ends their other sessions),
+    so a token taken with a leaked password stops working when the password is changed. In the same
+    transaction as the save: a save that fails keeps the token."""
+    if raw or instance.pk is None:
+        return
+    stored = type(instance).objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+    if stored is not None and stored != instance.password:
+        Token.objects.filter(user_id=instance.pk).delete()
