@@ -62,6 +62,7 @@ def test_the_schema_documents_the_contract(anon_client):
         "/api/v1/images/{id}/",
         "/api/v1/images/{id}/file/",
         "/api/v1/images/{id}/thumbnail/",
+        "/api/v1/images/{id}/view/",
         "/api/v1/images/{id}/mask/",
         "/api/v1/imports/{id}/",
         "/api/v1/health/",
@@ -81,6 +82,11 @@ def test_the_schema_documents_the_contract(anon_client):
         p["name"] for p in listing
     }
     assert "415" in paths["/api/v1/projects/{project_id}/images/"]["post"]["responses"]
+    # every endpoint that needs a login is throttled too: 401 and 429 are documented on each operation
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if "401" in operation.get("responses", {}):
+                assert "429" in operation["responses"], (method, path)
 
 
 def test_the_docs_page_uses_local_assets(anon_client):

@@ -29,5 +29,6 @@ ERROR_RESPONSES = {
 
 
 def errors(*codes: int) -> dict:
-    """`responses` entries for the given error codes, plus 401 (every endpoint using this needs a login)."""
-    return {code: ERROR_RESPONSES[code] for code in sorted({401, *codes})}
+    """`responses` entries for the given error codes, plus 401 (every endpoint using this needs a login) and 429
+    (every endpoint is throttled per user and per address: docs/security.md)."""
+    return {code: ERROR_RESPONSES[code] for code in sorted({401, 429, *codes})}
