@@ -8,6 +8,7 @@ case "$role" in
   web)
     python manage.py migrate --noinput
     python manage.py ensure_admin
+    python manage.py clean_scratch
     python manage.py runtime_info
     exec gunicorn webapp.config.wsgi:application --bind 0.0.0.0:8000 \
       --workers "${WEB_CONCURRENCY:-3}" --threads 4 --timeout 300 --limit-request-line 8190 --access-logfile -

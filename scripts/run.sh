@@ -30,6 +30,7 @@ WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 $PY manage.py migrate --noinput
 $PY manage.py collectstatic --noinput --verbosity 0
 $PY manage.py ensure_admin
+$PY manage.py clean_scratch
 $PY manage.py runtime_info
 
 # shellcheck source=scripts/supervise.sh

@@ -8,6 +8,7 @@ from urllib import error, request
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
@@ -102,3 +103,27 @@ def live_call(url: str, token: str, method: str, body: bytes = b"", content_type
             return response.status
     except error.HTTPError as exc:
         return exc.code
+
+
+@pytest.fixture
+def s3_storage(settings, monkeypatch):
+    """Default storage = django-storages' S3Storage on moto's in-process S3 (no network)."""
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="studio-test")
+        settings.AWS_STORAGE_BUCKET_NAME = "studio-test"
+        settings.AWS_S3_REGION_NAME = "us-east-1"
+        settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+        from storages.backends.s3 import S3Storage
+
+        default_storage._setup()
+        assert isinstance(default_storage._wrapped, S3Storage)
+        yield default_storage

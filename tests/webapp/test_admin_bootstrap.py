@@ -55,3 +55,12 @@ def test_runtime_info_explains_the_embedded_broker(settings):
     settings.CELERY_BROKER_URL = "filesystem://"
 
     assert "embedded filesystem broker" in run("runtime_info")
+
+
+def test_runtime_info_names_the_storage(settings):
+    assert "Storage:     local folder" in run("runtime_info")
+
+    settings.AWS_STORAGE_BUCKET_NAME = "studio"
+    settings.AWS_S3_ENDPOINT_URL = "http://minio:9000"
+
+    assert "object storage, bucket studio at http://minio:9000" in run("runtime_info")

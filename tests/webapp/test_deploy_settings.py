@@ -137,6 +137,17 @@ def test_the_instance_name_follows_the_database():
     assert re.fullmatch(r"ssn-[0-9a-f]{12}", instance_name(pg))
 
 
+def test_one_database_written_two_ways_is_one_installation():
+    """A worker whose DATABASE_URL leaves out the default port, or says 127.0.0.1 where the web says localhost,
+    must take the web's tasks (before, it idled under another key prefix and no job ever started)."""
+    local = {"ENGINE": "django.db.backends.postgresql", "HOST": "localhost", "PORT": 5432, "NAME": "studio"}
+
+    assert instance_name({**local, "HOST": "127.0.0.1"}) == instance_name(local)
+    assert instance_name({**local, "PORT": ""}) == instance_name(local) == instance_name({**local, "HOST": ""})
+    assert instance_name({**local, "HOST": "db.internal"}) != instance_name(local)  # INSTANCE_NAME settles that
+    assert instance_name({**local, "PORT": 5433}) != instance_name(local)
+
+
 def test_a_redis_broker_and_cache_get_the_instance_prefix(tmp_path):
     values = settings_of(
         "(settings.INSTANCE_NAME, settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'], "

@@ -143,30 +143,6 @@ def test_a_model_version_keeps_the_files_its_snapshot_names(tproject, fake_ml, s
 # --- S3 ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def s3_storage(settings, monkeypatch):
-    """Default storage = django-storages' S3Storage on moto's in-process S3 (no network)."""
-    moto = pytest.importorskip("moto")
-    import boto3
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with moto.mock_aws():
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="studio-test")
-        settings.AWS_STORAGE_BUCKET_NAME = "studio-test"
-        settings.AWS_S3_REGION_NAME = "us-east-1"
-        settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
-        from storages.backends.s3 import S3Storage
-
-        default_storage._setup()
-        assert isinstance(default_storage._wrapped, S3Storage)
-        yield default_storage
-
-
 def test_on_s3_a_running_training_reads_its_snapshot_and_the_collector_keeps_it(s3_storage, tproject, sent):
     from pathlib import Path
 

@@ -24,9 +24,9 @@ def _no_ping(monkeypatch):
 
 def test_it_counts_the_workers_whose_heartbeat_is_fresh(anon_client):
     # given two workers that beat, and one whose last beat is four periods old
-    heartbeat.beat("train@a")
-    heartbeat.beat("infer@a")
-    heartbeat.beat("infer@gone", now=heartbeat.time.time() - 4 * heartbeat._period())
+    heartbeat.beat("train@a", queues=["train"])
+    heartbeat.beat("infer@a", queues=["infer"])
+    heartbeat.beat("infer@gone", now=heartbeat.time.time() - 4 * heartbeat._period(), queues=["infer"])
 
     # when
     response = anon_client.get("/api/v1/health/")
@@ -39,6 +39,8 @@ def test_it_counts_the_workers_whose_heartbeat_is_fresh(anon_client):
         "workers": 2,
         "scheduler": "unknown",  # the dispatcher has not run in this installation yet
         "scheduler_last_run_seconds": None,
+        "storage": "ok",
+        "workers_by_queue": {"train": 1, "infer": 1},
     }
 
 
@@ -76,7 +78,29 @@ def test_it_is_200_when_the_database_is_down_and_readiness_is_503(anon_client, m
 def test_readiness_is_200_when_the_database_answers(anon_client):
     response = anon_client.get("/api/v1/health/ready/")
     assert response.status_code == 200
-    assert set(response.json()) == {"database", "broker", "workers", "scheduler", "scheduler_last_run_seconds"}
+    assert set(response.json()) == {
+        "database",
+        "broker",
+        "workers",
+        "scheduler",
+        "scheduler_last_run_seconds",
+        "storage",
+        "workers_by_queue",
+    }
+
+
+def test_health_says_when_the_storage_does_not_answer_and_no_worker_trains(anon_client, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    heartbeat.beat("infer@a", queues=["infer"])  # an infer-only worker: trainings wait for ever
+    monkeypatch.setattr(views, "_storage_checked", [0.0, "unknown"])
+    monkeypatch.setattr(default_storage, "exists", lambda name: (_ for _ in ()).throw(ConnectionError("S3 down")))
+
+    body = anon_client.get("/api/v1/health/").json()
+    ready = anon_client.get("/api/v1/health/ready/")
+
+    assert body["storage"] == "error" and body["workers_by_queue"] == {"train": 0, "infer": 1}
+    assert ready.status_code == 200  # the web still serves pages and labels: not taken out of the balancer
 
 
 def test_the_scheduler_is_ok_while_the_dispatcher_runs_and_late_when_it_stopped(anon_client, settings, sent):  # noqa: F811

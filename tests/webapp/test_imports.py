@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -411,3 +413,34 @@ def test_celery_beat_runs_the_import_dispatcher():
 
     entry = app.conf.beat_schedule["datasets.redispatch_imports"]
     assert entry["task"] == "datasets.redispatch_imports" and entry["options"]["queue"] == "infer"
+
+
+def test_a_lost_import_gives_its_archive_back_to_the_storage(
+    api_client, project, user, django_capture_on_commit_callbacks
+):
+    name = default_storage.save("imports/lost.zip", ContentFile(b"PK" + b"\0" * 100))
+    job = ImportJob.objects.create(project=project, created_by=user, status=ImportStatus.RUNNING, archive=name)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=3))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        polled = api_client.get(f"/api/v1/imports/{job.pk}/").json()
+
+    assert polled["status"] == "failed" and not default_storage.exists(name)
+    assert ImportJob.objects.get(pk=job.pk).archive.name == ""
+
+
+def test_the_worker_never_writes_back_a_queue_state_it_read_before_the_web_wrote_it(project, user, monkeypatch):
+    job = ImportJob.objects.create(project=project, created_by=user)
+    original = importer._import
+
+    def web_writes_meanwhile(job, archive):  # the web's dispatch() lands after the worker read the row
+        ImportJob.objects.filter(pk=job.pk).update(queue="ok")
+        return original(job, archive)
+
+    monkeypatch.setattr(importer, "_import", web_writes_meanwhile)
+    archive = default_storage.save("imports/a.zip", ContentFile(build_zip({"good/a.png": tile(1)})))
+    ImportJob.objects.filter(pk=job.pk).update(archive=archive)
+
+    importer.run_import(job_id=job.pk)
+
+    assert ImportJob.objects.get(pk=job.pk).queue == "ok"

@@ -116,6 +116,15 @@ STORAGES = {
 if AWS_STORAGE_BUCKET_NAME:
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
+    # A storage that hangs must not hold a web thread for minutes (botocore waits 60 s per try by default):
+    # give up fast, and the request answers 503 (webapp.core.exceptions.is_storage_unreachable).
+    from botocore.config import Config as _BotoConfig
+
+    AWS_S3_CLIENT_CONFIG = _BotoConfig(
+        connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=3.0),
+        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=20.0),
+        retries={"max_attempts": env.int("AWS_S3_MAX_ATTEMPTS", default=2), "mode": "standard"},
+    )
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
@@ -221,6 +230,8 @@ TRAINING_STALE_AFTER_SECONDS = env.float("TRAINING_STALE_AFTER_SECONDS", default
 # Scratch folders under DATA_DIR/tmp that a killed worker left: removed by `training.dispatch_and_reap` (a
 # training's once its job is not running, others once older than this; webapp/training/scratch.py).
 SCRATCH_MAX_AGE_SECONDS = env.float("SCRATCH_MAX_AGE_SECONDS", default=6 * 3600.0)
+# Every worker process cleans its own machine's DATA_DIR/tmp at start and then this often (scratch.ScratchCleaner).
+SCRATCH_CLEAN_INTERVAL_SECONDS = env.float("SCRATCH_CLEAN_INTERVAL_SECONDS", default=600.0)
 # How often celery beat runs `training.dispatch_and_reap`, and when a queued job is sent again.
 TRAINING_DISPATCH_INTERVAL_SECONDS = env.float("TRAINING_DISPATCH_INTERVAL_SECONDS", default=15.0)
 TRAINING_REDISPATCH_AFTER_SECONDS = env.float("TRAINING_REDISPATCH_AFTER_SECONDS", default=600.0)
@@ -240,6 +251,8 @@ INFERENCE_CHUNK_SIZE = env.int("INFERENCE_CHUNK_SIZE", default=32)
 INFERENCE_BATCH_SIZE = env.int("INFERENCE_BATCH_SIZE", default=16)
 # A running inference batch with no item scored for this long has lost the worker of a chunk: sent again.
 INFERENCE_STALL_SECONDS = env.float("INFERENCE_STALL_SECONDS", default=180.0)
+# A batch whose model or files the storage cannot serve waits (running, saying so) this long, then fails.
+INFERENCE_STORAGE_PATIENCE_SECONDS = env.float("INFERENCE_STORAGE_PATIENCE_SECONDS", default=1800.0)
 PREDICTOR_CACHE_SIZE = env.int("PREDICTOR_CACHE_SIZE", default=2)
 PREDICT_MAX_FILES = env.int("PREDICT_MAX_FILES", default=64)
 

@@ -97,6 +97,40 @@ def is_disk_full(exc: BaseException | None) -> bool:
     return False
 
 
+STORAGE_DOWN = (
+    "The file storage is not answering: nothing was lost, and nothing more can be stored or shown until it "
+    "answers again. Try again in a minute."
+)
+
+
+class StorageUnavailable(Exception):
+    """A stored file exists but could not be read or written now (object storage or its network down)."""
+
+
+def is_storage_unreachable(exc: BaseException | None) -> bool:
+    """True when `exc` (or its cause) says the object storage did not answer: a connection or timeout error of
+    botocore, or a 5xx / throttling answer. A missing object or a refused request is not."""
+    try:
+        from botocore import exceptions as boto
+    except ImportError:  # no object storage support installed
+        boto = None
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StorageUnavailable):
+            return True
+        if boto is not None:
+            if isinstance(exc, boto.HTTPClientError | boto.ConnectionError | boto.ReadTimeoutError):
+                return True
+            if isinstance(exc, boto.ClientError):
+                answer = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+                code = exc.response.get("Error", {}).get("Code", "")
+                if answer >= 500 or code in ("SlowDown", "ServiceUnavailable", "RequestTimeout", "Throttling"):
+                    return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def none_accepted(done: str, failures: list[tuple[str, ServiceError]]) -> ServiceError:
     """The answer to a request whose every file was refused (`failures`: (filename, error) each): one file gets
     its own error; several get `{detail, errors: [{filename, status, error}]}` with their common status, or 400
@@ -152,6 +186,11 @@ def api_exception_handler(exc, context):
     if is_disk_full(exc):
         logger.error("Disk full: %s", exc)
         return Response({"detail": DISK_FULL}, status=status.HTTP_507_INSUFFICIENT_STORAGE)
+    if is_storage_unreachable(exc):
+        logger.error("Storage unreachable: %s", exc)
+        return Response(
+            {"detail": STORAGE_DOWN}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"}
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):

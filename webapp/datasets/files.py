@@ -89,7 +89,7 @@ def delete_quietly(names) -> None:
             continue
         try:
             default_storage.delete(name)
-        except OSError:
+        except Exception:  # noqa: BLE001 - disk or object storage: the collector deletes it later
             logger.warning("Could not delete %s", name, exc_info=True)
 
 

@@ -123,9 +123,12 @@ def reap_lost_imports(*, project_id: int | None = None, stale_after_s: float = S
         return 0
     projects = set(lost.values_list("project_id", flat=True))
     with transaction.atomic():
-        failed = lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now)
+        archives = [name for name in lost.values_list("archive", flat=True) if name]
+        # The archive goes too (the message says to import it again): a failed import keeps no 2 GB file.
+        failed = lost.update(status=ImportStatus.FAILED, error=WORKER_LOST, finished_at=now, archive="")
         for lost_project in projects:  # the labels it counted before its worker died may call for a training
             services.labels_arrived(lost_project)
+        transaction.on_commit(lambda: files.delete_quietly(archives))
     return failed
 
 
@@ -161,13 +164,18 @@ def run_import(*, job_id: int) -> ImportJob:
     archive_name, job.archive = job.archive.name, ""
     try:
         with transaction.atomic():  # a savepoint: a failed save must not break a caller's transaction
-            job.save(force_update=True)
+            # Every field but `queue`, which the web may write after the task was sent (dispatch): a full-row
+            # save would put back the value this worker read.
+            job.save(update_fields=_WORKER_FIELDS)
     except (DatabaseError, IntegrityError):
         if _project_exists(job):
             raise
         return _end_without_project(job, archive_name)
     files.delete_quietly([archive_name])
     return job
+
+
+_WORKER_FIELDS = [f.name for f in ImportJob._meta.concrete_fields if f.name not in ("id", "queue")]
 
 
 class ProjectGone(Exception):

@@ -6,6 +6,7 @@ running migrations or serving pages never pays for it; a worker loads it on its 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -22,6 +23,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image as PILImage
+
+from webapp.core.exceptions import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -119,15 +122,68 @@ def export_model(checkpoint_path: str, out_path: str, fmt: str, threshold: float
 # --- files in storage ---------------------------------------------------------------------------------
 
 
-def local_path(name: str, scratch_dir: Path) -> str:
-    """A local filesystem path for a stored file: the file itself on local storage, else a copy in scratch_dir."""
+def _storage_path(name: str) -> str | None:
     try:
         return default_storage.path(name)
-    except NotImplementedError:
-        target = scratch_dir / f"{uuid.uuid4().hex}-{Path(name).name}"
-        with default_storage.open(name, "rb") as src, open(target, "wb") as dst:
+    except NotImplementedError:  # object storage: no local path
+        return None
+
+
+def _download(name: str, target: Path) -> None:
+    """Copy a stored file to `target` whole or not at all (a failed read leaves no empty or partial file)."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        with default_storage.open(name, "rb") as src, open(partial, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        return str(target)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def local_path(name: str, scratch_dir: Path) -> str:
+    """A local filesystem path for a stored file: the file itself on local storage, else a copy in scratch_dir."""
+    path = _storage_path(name)
+    if path is not None:
+        return path
+    target = scratch_dir / f"{uuid.uuid4().hex}-{Path(name).name}"
+    _download(name, target)
+    return str(target)
+
+
+def read_failure(name: str, exc: Exception) -> Exception:
+    """What a failed read of a stored file means: StorageUnavailable while storage cannot even say whether the
+    file exists (or says it does), FileNotFoundError when it is gone."""
+    try:
+        exists = default_storage.exists(name)
+    except Exception:  # noqa: BLE001 - storage unreachable
+        exists = True
+    if not exists:
+        return FileNotFoundError(f"{name} is missing from storage")
+    return StorageUnavailable(f"{type(exc).__name__}: {exc}")
+
+
+CHECKPOINT_CACHE = "checkpoints"  # DATA_DIR/tmp/checkpoints: this machine's copies of stored checkpoints
+
+
+def checkpoint_copy_name(name: str) -> str:
+    """The file name of a stored checkpoint's local copy: one per checkpoint (a version's file never changes),
+    found again by every process of the machine and after restarts."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{digest}-{Path(name).name}"
+
+
+def local_checkpoint(name: str) -> str:
+    """A local path of a stored checkpoint: the file itself on local storage, else this machine's copy
+    (downloaded once; `scratch.clean_stale_scratch` removes copies of versions that no longer exist)."""
+    path = _storage_path(name)
+    if path is not None:
+        return path
+    cache = Path(settings.DATA_DIR) / "tmp" / CHECKPOINT_CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / checkpoint_copy_name(name)
+    if not target.exists():
+        _download(name, target)
+    return str(target)
 
 
 def store_file_atomically(src_path: str | Path, name: str) -> str:
@@ -186,9 +242,10 @@ def predictor_for(model_version) -> Any:
         if cached is not None:
             _predictors.move_to_end(model_version.id)
             return cached
-        scratch = Path(settings.DATA_DIR) / "tmp" / "checkpoints"
-        scratch.mkdir(parents=True, exist_ok=True)
-        path = local_path(model_version.checkpoint.name, scratch)
+        try:
+            path = local_checkpoint(model_version.checkpoint.name)
+        except Exception as exc:
+            raise read_failure(model_version.checkpoint.name, exc) from exc
         predictor = load_predictor(path, resolve_device())
         _predictors[model_version.id] = predictor
         while len(_predictors) > max(1, settings.PREDICTOR_CACHE_SIZE):

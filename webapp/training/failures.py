@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from webapp.core.exceptions import is_disk_full
+from webapp.core.exceptions import is_disk_full, is_storage_unreachable
 
 GENERIC = (
     "The training stopped because of an unexpected error. Press Train to try again; "
@@ -37,6 +37,10 @@ NO_WEIGHTS = (
     "them, then train again."
 )
 NO_GOOD_IMAGES = "Nothing to train on: the train split holds no image labelled good."
+STORAGE_DOWN = (
+    "The file storage did not answer, so the training could not read its images or store the model. Nothing "
+    "was lost: press Train again once the storage answers (the health page says storage: ok)."
+)
 DISK_FULL = (
     "The server's disk is full, so the model could not be stored. Ask an administrator to free space (old imports, "
     "model versions no one uses), then press Train again."
@@ -120,6 +124,8 @@ def sentence(exc: BaseException, *, project_id: int | None = None) -> str:
         return OUT_OF_MEMORY
     if is_disk_full(exc):
         return DISK_FULL
+    if is_storage_unreachable(exc):
+        return STORAGE_DOWN
     if isinstance(exc, FileNotFoundError):
         return _missing_sentence(exc, project_id)
     if kind in {"UnidentifiedImageError", "DecompressionBombError"} or (

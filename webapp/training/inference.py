@@ -304,6 +304,46 @@ def _predict_one(predictor, path: str):
         return f"{type(exc).__name__}: {exc}"
 
 
+def _local_files(items, scratch) -> list[str | None]:
+    """Local paths of the items' files; None for a file gone from storage (that item fails on its own).
+    Raises engine.StorageUnavailable when storage does not answer."""
+    paths = []
+    for item in items:
+        try:
+            paths.append(engine.local_path(item.file.name, scratch))
+        except Exception as exc:
+            failure = engine.read_failure(item.file.name, exc)
+            if not isinstance(failure, FileNotFoundError):
+                raise failure from exc
+            paths.append(None)
+    return paths
+
+
+WAITING_FOR_STORAGE = "Waiting for the storage"
+MISSING_FILE = "The uploaded file is missing from storage."
+
+
+def _wait_for_storage(batch: InferenceBatch, exc: Exception) -> int:
+    """Object storage did not answer: the batch stays running, says so, and its chunk is sent again after
+    INFERENCE_STALL_SECONDS (services.redispatch_inference_batches); after INFERENCE_STORAGE_PATIENCE_SECONDS
+    without storage it fails with the reason. Nothing is lost: the uploaded files wait in storage."""
+    waited = (timezone.now() - batch.created_at).total_seconds()
+    if waited > settings.INFERENCE_STORAGE_PATIENCE_SECONDS:
+        logger.error("Inference batch %s: storage unreachable for %.0f s, giving up: %s", batch.id, waited, exc)
+        InferenceBatch.objects.filter(id=batch.id, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.FAILED,
+            error=f"The storage did not answer for {waited / 60:.0f} minutes ({exc}); upload the files again "
+            "once it does."[:4000],
+            finished_at=timezone.now(),
+        )
+        return 0
+    logger.warning("Inference batch %s: storage unreachable, the chunk is sent again later: %s", batch.id, exc)
+    InferenceBatch.objects.filter(id=batch.id, status__in=ACTIVE_STATUSES).update(
+        error=f"{WAITING_FOR_STORAGE} ({exc}); the batch goes on by itself when it answers."[:4000]
+    )
+    return 0
+
+
 def run_inference_chunk(batch_id: int, chunk: int) -> int:
     """Score the unprocessed items of one chunk; any number of workers may run chunks of one batch."""
     batch = InferenceBatch.objects.filter(id=batch_id).select_related("model_version").first()
@@ -313,9 +353,15 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
     if not items:
         return 0
     InferenceBatch.objects.filter(id=batch_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    scratch = engine.scratch_dir("batch-")
     try:
         predictor = engine.predictor_for(batch.model_version)
+        paths = _local_files(items, scratch)
+    except engine.StorageUnavailable as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return _wait_for_storage(batch, exc)
     except Exception as exc:  # noqa: BLE001 - no chunk can succeed without the model: fail visibly, never loop
+        shutil.rmtree(scratch, ignore_errors=True)
         logger.exception("Inference batch %s: model version %s cannot be loaded", batch_id, batch.model_version_id)
         InferenceBatch.objects.filter(id=batch_id, status__in=ACTIVE_STATUSES).update(
             status=JobStatus.FAILED,
@@ -323,14 +369,14 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
             finished_at=timezone.now(),
         )
         return 0
-    scratch = engine.scratch_dir("batch-")
     try:
-        paths = [engine.local_path(item.file.name, scratch) for item in items]
+        present = [path for path in paths if path is not None]
         try:
-            outcomes = list(predictor.predict(paths, batch_size=settings.INFERENCE_BATCH_SIZE))
+            scored = iter(predictor.predict(present, batch_size=settings.INFERENCE_BATCH_SIZE) if present else [])
+            outcomes = [next(scored) if path is not None else MISSING_FILE for path in paths]
         except Exception:  # noqa: BLE001 - one bad file must not fail its neighbours: retry one by one
             logger.warning("Inference batch %s chunk %s: batch predict failed, per item now", batch_id, chunk)
-            outcomes = [_predict_one(predictor, path) for path in paths]
+            outcomes = [_predict_one(predictor, path) if path is not None else MISSING_FILE for path in paths]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     newly_done = failed = 0
@@ -349,6 +395,7 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
         newly_done += updated
     if newly_done:
         InferenceBatch.objects.filter(id=batch_id).update(done=F("done") + newly_done, failed=F("failed") + failed)
+        InferenceBatch.objects.filter(id=batch_id, error__startswith=WAITING_FOR_STORAGE).update(error="")
     InferenceBatch.objects.filter(id=batch_id, done__gte=F("total")).exclude(status=JobStatus.SUCCEEDED).update(
         status=JobStatus.SUCCEEDED, finished_at=timezone.now()
     )

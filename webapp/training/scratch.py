@@ -6,7 +6,13 @@ killed (OOM, SIGKILL, a lost machine). The periodic `training.dispatch_and_reap`
 - a `job-<id>-*` folder once its job is not running (finished, failed, cancelled or deleted) and the folder
   is older than TRAINING_STALE_AFTER_SECONDS (a job that is just starting is running by then);
 - any other folder older than SCRATCH_MAX_AGE_SECONDS (no scoring or export takes that long).
-`locks/` (training slots) and `checkpoints/` (the predictor cache) are never touched.
+`locks/` (training slots) stays. In `checkpoints/` (this machine's copies of stored checkpoints, engine.
+local_checkpoint) a copy is removed once no model version names its checkpoint any more, and a partial
+download once it is older than SCRATCH_MAX_AGE_SECONDS.
+
+Each machine has its own DATA_DIR, so each cleans its own: every worker process runs this when it starts and
+then every SCRATCH_CLEAN_INTERVAL_SECONDS (`ScratchCleaner`, a worker bootstep), the web at start
+(`manage.py clean_scratch`, run by scripts/run.sh and the Docker entrypoint), and `dispatch_and_reap` too.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
+from celery import bootsteps
 from django.conf import settings
-
-from .models import JobStatus, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ def clean_stale_scratch(*, now: float | None = None) -> list[str]:
             continue  # removed by its owner meanwhile
         match = _JOB_FOLDER.match(entry.name)
         if match:
+            from .models import JobStatus, TrainingJob
+
             running = TrainingJob.objects.filter(id=int(match.group(1)), status=JobStatus.RUNNING).exists()
             stale = not running and age > settings.TRAINING_STALE_AFTER_SECONDS
         else:
@@ -50,6 +58,57 @@ def clean_stale_scratch(*, now: float | None = None) -> list[str]:
         if stale:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
+    removed += clean_checkpoint_copies(base / "checkpoints", now=now)
     if removed:
-        logger.info("Removed %s stale scratch folder(s): %s", len(removed), ", ".join(removed))
+        logger.info("Removed %s stale scratch entries: %s", len(removed), ", ".join(removed))
     return removed
+
+
+def clean_checkpoint_copies(folder: Path, *, now: float) -> list[str]:
+    """Copies of checkpoints no model version names any more (the version or its project was deleted), and
+    partial downloads a killed process left."""
+    if not folder.is_dir():
+        return []
+    from .engine import checkpoint_copy_name
+    from .models import ModelVersion
+
+    wanted = {checkpoint_copy_name(name) for name in ModelVersion.objects.values_list("checkpoint", flat=True)}
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_file() or entry.is_symlink():
+            continue
+        try:
+            age = now - entry.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        partial = entry.name.startswith(".") and entry.name.endswith(".part")
+        if (partial and age > settings.SCRATCH_MAX_AGE_SECONDS) or (not partial and entry.name not in wanted):
+            entry.unlink(missing_ok=True)
+            removed.append(f"checkpoints/{entry.name}")
+    return removed
+
+
+class ScratchCleaner(bootsteps.StartStopStep):
+    """Worker bootstep (webapp/config/celery.py): cleans this machine's scratch at start, then periodically,
+    whichever queues the worker consumes (a train-only GPU worker never runs `dispatch_and_reap`)."""
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self._stop = threading.Event()
+
+    def start(self, worker) -> None:
+        self._stop.clear()
+
+        def loop() -> None:
+            while True:
+                try:
+                    clean_stale_scratch()
+                except Exception:  # noqa: BLE001 - a failed clean-up must never stop the worker
+                    logger.warning("Scratch clean-up failed", exc_info=True)
+                if self._stop.wait(max(1.0, float(settings.SCRATCH_CLEAN_INTERVAL_SECONDS))):
+                    return
+
+        threading.Thread(target=loop, name="scratch-cleaner", daemon=True).start()
+
+    def stop(self, worker) -> None:
+        self._stop.set()

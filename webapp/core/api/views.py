@@ -41,6 +41,14 @@ class HealthSerializer(serializers.Serializer):
     scheduler_last_run_seconds = serializers.FloatField(
         allow_null=True, help_text="Seconds since the dispatcher last ran (null: never)."
     )
+    storage = serializers.CharField(
+        help_text="ok | error: whether the file storage (local folder or object storage) answers; checked at most "
+        "every 10 s. With error, uploads and image files answer 503 until it does."
+    )
+    workers_by_queue = serializers.DictField(
+        child=serializers.IntegerField(min_value=0),
+        help_text="{train, infer}: live workers consuming each queue; train 0 means no training can start.",
+    )
 
 
 def _token_body(token) -> dict:
@@ -110,13 +118,36 @@ def _database_ok() -> bool:
         return False
 
 
+_storage_checked: list = [0.0, "unknown"]  # (when, result) of this process's last storage probe
+STORAGE_CHECK_EVERY_S = 10.0
+
+
+def _storage_state() -> str:
+    """Whether the default storage answers (a listing of its root: one request on object storage)."""
+    import time
+
+    from django.core.files.storage import default_storage
+
+    now = time.monotonic()
+    if now - _storage_checked[0] < STORAGE_CHECK_EVERY_S:
+        return _storage_checked[1]
+    try:
+        default_storage.exists("health-probe")
+        state = "ok"
+    except Exception:  # noqa: BLE001 - health reports, never raises
+        state = "error"
+    _storage_checked[:] = [now, state]
+    return state
+
+
 def health_report() -> dict:
-    """Database and broker reachability and the number of live workers (from heartbeats, never a ping)."""
+    """Database, broker and storage reachability and the live workers (from heartbeats, never a ping)."""
     broker_ok = queue.broker_reachable(timeout=HEALTH_BROKER_TIMEOUT_S)
     try:
         workers = len(heartbeat.live_workers()) if broker_ok else 0
+        by_queue = {name: len(heartbeat.live_workers(queue=name)) if broker_ok else 0 for name in ("train", "infer")}
     except Exception:  # noqa: BLE001 - health reports, never raises
-        workers = 0
+        workers, by_queue = 0, {"train": 0, "infer": 0}
     try:
         scheduler, age = heartbeat.scheduler_state()
     except Exception:  # noqa: BLE001
@@ -127,13 +158,16 @@ def health_report() -> dict:
         "workers": workers,
         "scheduler": scheduler,
         "scheduler_last_run_seconds": None if age is None else round(age, 1),
+        "storage": _storage_state(),
+        "workers_by_queue": by_queue,
     }
 
 
 class HealthView(APIView):
-    """State of the database, the broker and the workers. Always 200, so monitors can read the parts.
+    """State of the database, the broker, the storage and the workers. Always 200, so monitors can read the parts.
 
-    Cheap enough to probe often: one `SELECT 1`, one broker connection, two cache reads."""
+    Cheap enough to probe often: one `SELECT 1`, one broker connection, a few cache reads, and a storage probe
+    at most every 10 s."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

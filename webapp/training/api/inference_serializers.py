@@ -40,7 +40,13 @@ class InferenceBatchSerializer(serializers.ModelSerializer):
     class Meta:
         model = InferenceBatch
         fields = ["id", "project", "model", "status", "total", "done", "failed", "created_at", "finished_at"]
-        fields += ["results_url"]
+        fields += ["results_url", "error"]
+        extra_kwargs = {
+            "error": {
+                "help_text": 'Why the batch failed, or, while it runs, what it waits for ("Waiting for the storage '
+                '...": the object storage did not answer; it goes on by itself); empty otherwise.'
+            }
+        }
         read_only_fields = fields
 
     def get_results_url(self, batch) -> str:

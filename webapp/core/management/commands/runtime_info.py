@@ -1,4 +1,4 @@
-"""Print which database, broker, data folder and instance name this configuration uses (shown by `make run`)."""
+"""Print which database, broker, storage, data folder and instance name this configuration uses (`make run`)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -29,5 +29,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Data folder: {settings.DATA_DIR}")
         self.stdout.write(f"Database:    {database}")
         self.stdout.write(f"Broker:      {broker}")
+        if settings.AWS_STORAGE_BUCKET_NAME:
+            endpoint = getattr(settings, "AWS_S3_ENDPOINT_URL", None) or "AWS"
+            storage = f"object storage, bucket {settings.AWS_STORAGE_BUCKET_NAME} at {endpoint}"
+        else:
+            storage = f"local folder {settings.MEDIA_ROOT} (one machine: set AWS_STORAGE_BUCKET_NAME for several)"
+        self.stdout.write(f"Storage:     {storage}")
         # Keys in a shared Redis carry this prefix: another checkout on the same Redis has another name.
         self.stdout.write(f"Instance:    {settings.INSTANCE_NAME}")
