@@ -11,7 +11,8 @@ case "$role" in
     python manage.py clean_scratch
     python manage.py runtime_info
     exec gunicorn webapp.config.wsgi:application --bind 0.0.0.0:8000 \
-      --workers "${WEB_CONCURRENCY:-3}" --threads 4 --timeout 300 --limit-request-line 8190 --access-logfile -
+      --workers "${WEB_CONCURRENCY:-3}" --threads 4 --timeout 300 --keep-alive 15 --limit-request-line 8190 \
+      --access-logfile -
     ;;
   worker)
     # WORKER_QUEUES=train,infer for a GPU worker that trains and scores; infer for a scoring-only worker.

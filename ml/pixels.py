@@ -7,8 +7,9 @@ view), so an operator paints on the pixels the model is given:
   model gets it as three equal channels);
 - 16-bit and 32-bit integer images (``I;16``, ``I``): scaled from the bit depth their values use. Cameras store
   10, 12 or 14 bits in a 16-bit container, so the depth is the smallest of 8, 10, 12, 14 and 16 bits (or more,
-  for ``I``) that holds the image's brightest value: a 12-bit image fills the 8-bit range instead of reading
-  as black. An image of a 12-bit camera darker than a quarter of that range reads as 10-bit (brighter);
+  for ``I``) that holds the image's brightest value (its brightest 0.01 % of pixels set aside: hot pixels do
+  not decide): a 12-bit image fills the 8-bit range instead of reading as black. An image of a 12-bit camera
+  darker than a quarter of that range reads as 10-bit (brighter);
 - float images (``F``): values in [0, 1] are scaled by 255; other non-negative values like integers; an image
   with negative values is stretched from its minimum to its maximum;
 - transparency (alpha, ``tRNS``): composed over white.
@@ -40,12 +41,31 @@ def _scaled(values: np.ndarray, full_scale: float) -> Image.Image:
     return Image.fromarray(out.astype(np.uint8), mode="L")
 
 
+HOT_PIXEL_SHARE = 1e-4  # the brightest 0.01 % of an image's pixels do not decide its depth (hot pixels, glints)
+
+
+def brightest_value(values: np.ndarray) -> float:
+    """The image's brightest value once its brightest HOT_PIXEL_SHARE of pixels are set aside: one hot pixel of a
+    dim 12-bit frame must not decide whether the frame reads as 10-bit or 12-bit."""
+    flat = values.ravel()
+    skip = int(flat.size * HOT_PIXEL_SHARE)
+    if flat.size == 0:
+        return 0.0
+    if skip == 0:
+        return float(flat.max())
+    if flat.dtype == np.uint16:  # the usual case: a histogram is cheaper than a partition
+        counts = np.bincount(flat, minlength=65536)
+        above = np.cumsum(counts[::-1])
+        return float(65535 - int(np.searchsorted(above, skip + 1)))
+    return float(np.partition(flat, flat.size - 1 - skip)[flat.size - 1 - skip])
+
+
 def _high_depth_to_8bit(image: Image.Image) -> Image.Image:
     values = np.asarray(image)
     if image.mode == "F":
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
     lo = float(values.min(initial=0))
-    hi = float(values.max(initial=0))
+    hi = brightest_value(values)
     if image.mode == "F" and lo >= 0 and hi <= 1:
         return _scaled(values, 1.0)
     if lo < 0 and image.mode == "F":

@@ -46,7 +46,7 @@ trap cleanup EXIT INT TERM
 # Each process runs under `supervise` (scripts/supervise.sh): one that dies is started again within seconds,
 # and the others keep serving (a training whose worker died is failed by the reaper, and the browser says so).
 supervise web .venv/bin/gunicorn webapp.config.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_CONCURRENCY" \
-  --threads 4 --timeout 300 --limit-request-line 8190 --access-logfile - &
+  --threads 4 --timeout 300 --keep-alive 15 --limit-request-line 8190 --access-logfile - &
 pids+=($!)
 # One training at a time on its own worker, so scoring and bulk inference never wait behind a training.
 supervise train .venv/bin/celery -A webapp.config worker -Q train --concurrency 1 -n "train@%h" --loglevel INFO &

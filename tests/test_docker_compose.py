@@ -121,3 +121,10 @@ def test_every_app_process_comes_back_when_it_dies(compose):
     for name, service in compose["services"].items():
         if service.get("image", "").startswith("ssn-studio"):
             assert service.get("restart") == "unless-stopped", name
+
+
+def test_the_web_server_keeps_idle_connections_longer_than_clients_poll():
+    """Pages poll every 2-5 s; gunicorn's default keep-alive (2 s) drops a connection as the next poll goes out
+    (tests/integration/test_keepalive.py runs the stack with the same flag)."""
+    for script in (ROOT / "scripts/run.sh", DOCKER / "entrypoint.sh"):
+        assert re.search(r"gunicorn [^&;]*--keep-alive 15", script.read_text(), re.S), script

@@ -151,7 +151,18 @@ class Stack:
         self.start(
             name,
             [str(ROOT / ".venv/bin/gunicorn"), "webapp.config.wsgi:application", "-b", f"127.0.0.1:{port}"]
-            + ["-w", "2", "--threads", "4", "--timeout", "300", "--graceful-timeout", "5"],  # as run.sh and docker
+            + [
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "300",
+                "--keep-alive",
+                "15",
+                "--graceful-timeout",
+                "5",
+            ],  # as run.sh
             env,
         )
         api = Api(f"http://127.0.0.1:{port}")

@@ -47,3 +47,29 @@ def test_a_refused_upload_leaves_the_connection_usable_for_the_next_request(stac
 
     assert first.status == refused
     assert second.status == 200
+
+
+def test_a_client_polling_every_few_seconds_keeps_its_connection(stack):
+    """Pages and clients poll every 2-5 s: gunicorn's default keep-alive (2 s) closed the connection just as the
+    next poll was sent on it ("Remote end closed connection without response"); run.sh and docker give 15 s."""
+    import time
+
+    url = urlsplit(stack.api.base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        statuses = []
+        for _ in range(2):
+            connection.request("GET", "/api/v1/health/")
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            time.sleep(3)
+        socket_before = connection.sock
+        connection.request("GET", "/api/v1/health/")
+        last = connection.getresponse()
+        last.read()
+    finally:
+        connection.close()
+
+    assert statuses == [200, 200] and last.status == 200
+    assert socket_before is not None  # the same connection served every poll

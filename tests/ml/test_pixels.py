@@ -117,3 +117,25 @@ def test_a_blurred_mask_keeps_its_core_not_its_halo():
     area = int((np.asarray(defect_pixels(mask)) == 255).sum())
 
     assert (blurred > 0).sum() > 550 and abs(area - 400) <= 40
+
+
+def test_a_hot_pixel_does_not_change_how_a_dim_frame_reads():
+    dim = np.full((100, 100), 700, dtype=np.uint16)  # a dim frame of a 12-bit camera: reads as 10-bit
+    dim[40:60, 40:60] = 900
+    hot = dim.copy()
+    hot[0, 0] = 4095  # one hot pixel
+
+    plain, with_hot = np.asarray(to_8bit(Image.fromarray(dim))), np.asarray(to_8bit(Image.fromarray(hot)))
+
+    assert np.array_equal(plain[1:], with_hot[1:]) and with_hot[0, 0] == 255
+
+
+def test_the_brightest_value_sets_aside_the_brightest_ten_thousandth():
+    from ml.pixels import brightest_value
+
+    values = np.arange(100_000, dtype=np.uint16) % 60000
+    values[:5] = 65535  # 5 hot pixels of 100,000: fewer than 0.01 %
+
+    assert brightest_value(values) == np.sort(values)[-11]
+    assert brightest_value(values.astype(np.float32)) == np.sort(values)[-11]
+    assert brightest_value(np.array([3, 9], dtype=np.uint16)) == 9  # too few pixels to set any aside
