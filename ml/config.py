@@ -38,6 +38,10 @@ class TrainConfig:
     # ``auto_pixels``). Stored as an int when square, else as a (height, width) tuple.
     image_size: int | tuple[int, int] | str = 256
     auto_pixels: int = geometry.AUTO_PIXELS
+    # Bits per sample that 16-bit and 32-bit images are read with (ml.pixels), the same for every image the model
+    # sees. None: ``fit`` takes the largest depth its training images use (ml.data.training_depth) and stores it;
+    # a checkpoint without it (trained before) reads each image by its own depth.
+    sample_depth: int | None = None
     # Tiled mode (ml/tiling.py): "off", "RxC" (e.g. "2x2": rows x cols of tiles at the working resolution) or "auto".
     tiling: str = "off"
     tile_overlap: float = 0.25
@@ -93,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"supervised_epoch must be one of {SUPERVISED_EPOCHS}, got {self.supervised_epoch!r}")
         if not -1.0 < self.perlin_thr < 1.0:
             raise ValueError(f"perlin_thr must be in (-1, 1), got {self.perlin_thr}")
+        if self.sample_depth is not None and not 8 <= int(self.sample_depth) <= 32:
+            raise ValueError(f"sample_depth must be 8..32 bits, got {self.sample_depth}")
         if self.mask_cells not in MASK_CELLS:
             raise ValueError(f"mask_cells must be one of {MASK_CELLS}, got {self.mask_cells!r}")
         if self.score not in SCORES:

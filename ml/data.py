@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ml.config import MASK_CELLS
-from ml.pixels import defect_pixels, to_rgb
+from ml.pixels import defect_pixels, image_depth, is_high_depth, to_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 # Discrete augmentations of defective images (supervised mode), as in the paper.
@@ -33,9 +33,9 @@ class Sample(NamedTuple):
     mask_path: str | None = None
 
 
-def to_pil(image: ImageInput) -> Image.Image:
+def to_pil(image: ImageInput, depth: int | None = None) -> Image.Image:
     """Path, PIL image or ``H x W (x 3)`` uint8 array -> RGB PIL image, 8 bits per channel by the rule of
-    :mod:`ml.pixels` (16-bit and float images scaled, never clipped)."""
+    :mod:`ml.pixels` (16-bit and float images scaled, never clipped; ``depth``: a model's ``sample_depth``)."""
     if isinstance(image, Image.Image):
         pil = image
     elif isinstance(image, np.ndarray):
@@ -45,7 +45,22 @@ def to_pil(image: ImageInput) -> Image.Image:
     else:
         with Image.open(image) as opened:
             pil = opened.copy()
-    return to_rgb(pil)
+    return to_rgb(pil, depth)
+
+
+def training_depth(paths: Sequence[str | Path]) -> int | None:
+    """The ``sample_depth`` of a model trained on these images: the largest depth their 16-bit and 32-bit images
+    use (ml.pixels.image_depth), so that every image, dim frames too, is read on one scale; None when none is."""
+    depths = []
+    for path in paths:
+        with Image.open(path) as opened:
+            if not is_high_depth(opened):
+                continue
+            opened.load()
+            depth = image_depth(opened)
+        if depth is not None:
+            depths.append(depth)
+    return max(depths) if depths else None
 
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -56,10 +71,11 @@ def _hw(size: int | Sequence[int]) -> tuple[int, int]:
     return (int(h), int(w))
 
 
-def image_to_tensor(image: ImageInput, size: int | Sequence[int]) -> torch.Tensor:
-    """-> ``3 x H x W`` float32 in [0, 1] (bilinear resize); ``size`` is an int (square) or ``(H, W)``."""
+def image_to_tensor(image: ImageInput, size: int | Sequence[int], depth: int | None = None) -> torch.Tensor:
+    """-> ``3 x H x W`` float32 in [0, 1] (bilinear resize); ``size`` is an int (square) or ``(H, W)``;
+    ``depth``: the bits per sample 16-bit images are read with (a model's ``sample_depth``; None: their own)."""
     h, w = _hw(size)
-    pil = to_pil(image).resize((w, h), Image.BILINEAR)
+    pil = to_pil(image, depth).resize((w, h), Image.BILINEAR)
     return torch.from_numpy(np.array(pil, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
 
@@ -76,14 +92,16 @@ def load_mask(path: str | Path | None, size: int | Sequence[int]) -> torch.Tenso
     return torch.from_numpy((np.array(mask) > 127).astype(np.float32))[None]
 
 
-def sample_tensors(sample: Sample, size: int | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_tensors(
+    sample: Sample, size: int | Sequence[int], depth: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(image ``3 x H x W``, mask ``1 x H x W``) of a sample at the working resolution; a tile of a tiled
     sample (``ml.tiling.TileSample``: has ``box`` and ``full``) is cut from the image resized to ``full``."""
     box = getattr(sample, "box", None)
     if box is None:
-        return image_to_tensor(sample.image_path, size), load_mask(sample.mask_path, size)
+        return image_to_tensor(sample.image_path, size, depth), load_mask(sample.mask_path, size)
     (h, w), (top, left) = _hw(size), box
-    image = _full_image(sample.image_path, tuple(sample.full))
+    image = _full_image(sample.image_path, tuple(sample.full), depth)
     mask = load_mask(sample.mask_path, sample.full)
     return image[:, top : top + h, left : left + w], mask[:, top : top + h, left : left + w]
 
@@ -91,14 +109,14 @@ def sample_tensors(sample: Sample, size: int | Sequence[int]) -> tuple[torch.Ten
 _last_full = threading.local()  # per thread: (key, tensor) of the image whose tiles are being read
 
 
-def _full_image(path: str, full: tuple[int, int]) -> torch.Tensor:
+def _full_image(path: str, full: tuple[int, int], depth: int | None = None) -> torch.Tensor:
     """The tiles of one image come one after another: decode it once for all of them. The key holds the file's
     size and modification time, so a file rewritten at the same path is read again."""
     stat = os.stat(path)
-    key = (path, full, stat.st_mtime_ns, stat.st_size)
+    key = (path, full, depth, stat.st_mtime_ns, stat.st_size)
     cached = getattr(_last_full, "entry", None)
     if cached is None or cached[0] != key:
-        cached = (key, image_to_tensor(path, full))
+        cached = (key, image_to_tensor(path, full, depth))
         _last_full.entry = cached
     return cached[1]
 
@@ -250,6 +268,7 @@ class FeatureCache:
         batch_size: int = 16,
         on_batch: Callable[[int, int], None] | None = None,
         mask_cells: str = "area",
+        depth: int | None = None,
     ) -> FeatureCache:
         """Run ``extractor`` over all entries. ``on_batch(done, total)`` is called after every batch (it may
         raise to cancel)."""
@@ -263,7 +282,7 @@ class FeatureCache:
             images = []
             for entry in chunk:
                 sample = samples[entry.sample_index]
-                image, mask = sample_tensors(sample, image_size)
+                image, mask = sample_tensors(sample, image_size, depth)
                 images.append(augment(image, entry.augmentation))
                 mask = augment(mask, entry.augmentation)
                 masks.append(downsample_mask(mask[None], feature_size, mask_cells)[0])

@@ -13,6 +13,11 @@ view), so an operator paints on the pixels the model is given:
 - float images (``F``): values in [0, 1] are scaled by 255; other non-negative values like integers; an image
   with negative values is stretched from its minimum to its maximum;
 - transparency (alpha, ``tRNS``): composed over white.
+
+A model reads every high-depth image with one depth, its ``sample_depth``: ``fit`` takes the largest depth its
+training images use, and the checkpoint keeps it, so a dim frame of a 12-bit camera (or a dark part, or a
+lamp that failed) reaches the model dark, as it is, and is not brightened as a 10-bit one. Thumbnails and the
+browser's view read each image by its own depth.
 """
 
 from __future__ import annotations
@@ -60,28 +65,56 @@ def brightest_value(values: np.ndarray) -> float:
     return float(np.partition(flat, flat.size - 1 - skip)[flat.size - 1 - skip])
 
 
-def _high_depth_to_8bit(image: Image.Image) -> Image.Image:
+def is_high_depth(image: Image.Image) -> bool:
+    """16-bit, 32-bit integer or float samples: scaled onto 8 bits by a depth (:func:`image_depth`)."""
+    return image.mode.startswith("I;16") or image.mode in ("I", "F")
+
+
+def _values(image: Image.Image) -> np.ndarray:
     values = np.asarray(image)
     if image.mode == "F":
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return values
+
+
+def _unit_float(image: Image.Image, lo: float, hi: float) -> bool:
+    return image.mode == "F" and lo >= 0 and hi <= 1
+
+
+def image_depth(image: Image.Image) -> int | None:
+    """The depth this image's own values use (the smallest standard one holding its brightest value, hot pixels
+    set aside); None for 8-bit modes, floats in [0, 1] and floats with negative values (scaled their own way)."""
+    if not is_high_depth(image):
+        return None
+    values = _values(image)
+    lo, hi = float(values.min(initial=0)), brightest_value(values)
+    if _unit_float(image, lo, hi) or lo < 0 and image.mode == "F":
+        return None
+    return sample_depth(math.ceil(hi))
+
+
+def _high_depth_to_8bit(image: Image.Image, depth: int | None) -> Image.Image:
+    values = _values(image)
     lo = float(values.min(initial=0))
     hi = brightest_value(values)
-    if image.mode == "F" and lo >= 0 and hi <= 1:
+    if _unit_float(image, lo, hi):
         return _scaled(values, 1.0)
     if lo < 0 and image.mode == "F":
         if hi <= lo:
             return Image.new("L", image.size, 0)
         return _scaled(values - np.float32(lo), hi - lo)
-    return _scaled(values, 2 ** sample_depth(math.ceil(hi)) - 1)
+    return _scaled(values, 2 ** (depth or sample_depth(math.ceil(hi))) - 1)
 
 
-def to_8bit(image: Image.Image) -> Image.Image:
-    """An ``L`` or ``RGB`` image of any Pillow mode, by the rule above."""
+def to_8bit(image: Image.Image, depth: int | None = None) -> Image.Image:
+    """An ``L`` or ``RGB`` image of any Pillow mode, by the rule above. ``depth``: the bits per sample to read
+    16-bit and 32-bit images with (a model's ``sample_depth``, the same for every image it sees); None: each
+    image's own (:func:`image_depth`)."""
     mode = image.mode
     if mode in ("L", "RGB") and "transparency" not in image.info:
         return image
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        return _high_depth_to_8bit(image)
+    if is_high_depth(image):
+        return _high_depth_to_8bit(image, depth)
     if mode in _ALPHA_MODES or mode == "P" or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -91,9 +124,9 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image, depth: int | None = None) -> Image.Image:
     """:func:`to_8bit` with three channels, as the model takes it."""
-    eight = to_8bit(image)
+    eight = to_8bit(image, depth)
     return eight if eight.mode == "RGB" else eight.convert("RGB")
 
 

@@ -209,10 +209,11 @@ class Predictor:
         return scores.cpu(), torch.sigmoid(output.anomaly_map.float())[:, 0].cpu()
 
     def predict(self, images: Sequence[ImageInput], batch_size: int = 16) -> list[PredictionResult]:
-        """Score images (paths, PIL images or uint8 arrays, any sizes); maps come back at each input's size."""
+        """Score images (paths, PIL images or uint8 arrays, any sizes); maps come back at each input's size.
+        16-bit images are read with the model's ``config.sample_depth`` (ml.pixels)."""
         results: list[PredictionResult] = []
         for start in range(0, len(images), batch_size):
-            pils = [to_pil(image) for image in images[start : start + batch_size]]
+            pils = [to_pil(image, self.config.sample_depth) for image in images[start : start + batch_size]]
             batch = torch.stack([image_to_tensor(p, self.input_size) for p in pils])
             scores, maps = self.forward_images(batch)
             for pil, score, amap in zip(pils, scores, maps, strict=True):
@@ -233,7 +234,8 @@ class Predictor:
         scores, labels, maps, masks = [], [], [], []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
-            batch = torch.stack([image_to_tensor(s.image_path, self.input_size) for s in chunk])
+            depth = self.config.sample_depth
+            batch = torch.stack([image_to_tensor(s.image_path, self.input_size, depth) for s in chunk])
             batch_scores, batch_maps = self.forward_images(batch)
             scores.extend(batch_scores.tolist())
             maps.extend(m.numpy() for m in batch_maps)

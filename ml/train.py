@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from ml.config import TrainConfig
-from ml.data import AUGMENTATIONS, CacheEntry, FeatureCache, Sample
+from ml.data import AUGMENTATIONS, CacheEntry, FeatureCache, Sample, training_depth
 from ml.extract import feature_runner
 from ml.geometry import check_size
 from ml.loss import SupersimplenetLoss
@@ -197,6 +198,11 @@ def plan(config: TrainConfig, train_samples: Sequence[Sample]) -> tuple[TrainCon
     the epoch count from here before the fit starts."""
     samples = [s for s in train_samples if config.mode == "supervised" or s.label == 0]
     config = resolve_config(config, samples)
+    if config.sample_depth is None:
+        depth = training_depth([s.image_path for s in samples])
+        if depth is not None:
+            config = dataclasses.replace(config, sample_depth=depth)
+            logger.info("16-bit images read as %d-bit (sample_depth)", depth)
     samples = training_samples(config, samples)
     return config.budgeted(len(samples)), samples
 
@@ -273,6 +279,7 @@ def fit(
         device,
         on_batch=on_feature_batch,
         mask_cells=config.mask_cells,
+        depth=config.sample_depth,
     )
     if config.feature_norm:
         feature_statistics(model, cache, device)

@@ -139,3 +139,54 @@ def test_the_brightest_value_sets_aside_the_brightest_ten_thousandth():
     assert brightest_value(values) == np.sort(values)[-11]
     assert brightest_value(values.astype(np.float32)) == np.sort(values)[-11]
     assert brightest_value(np.array([3, 9], dtype=np.uint16)) == 9  # too few pixels to set any aside
+
+
+def test_a_model_reads_every_16_bit_image_on_one_scale_the_largest_its_training_images_use(tmp_path):
+    from ml.config import TrainConfig
+    from ml.data import Sample
+    from ml.train import plan
+
+    bright, dim = gradient(4000), gradient(800)  # one 12-bit camera: a normal frame and a dark part
+    Image.fromarray(bright).save(tmp_path / "bright.png")
+    Image.fromarray(dim).save(tmp_path / "dim.png")
+    Image.fromarray(gradient(255, np.uint8)).save(tmp_path / "eight.png")
+    samples = [Sample(str(tmp_path / f"{n}.png"), 0) for n in ("bright", "dim", "eight")]
+
+    config, _ = plan(TrainConfig.from_preset("fast", image_size=32), samples)
+
+    assert config.sample_depth == 12
+    assert TrainConfig.from_dict(config.to_dict()).sample_depth == 12  # the checkpoint keeps it
+    own, model = image_to_tensor(tmp_path / "dim.png", 32), image_to_tensor(tmp_path / "dim.png", 32, 12)
+    assert model.max() <= 800 / 4095 + 0.01 < 0.5 < own.max()  # the dark part stays dark for the model
+    eight_bit = [Sample(str(tmp_path / "eight.png"), 0)]
+    assert plan(TrainConfig.from_preset("fast", image_size=32), eight_bit)[0].sample_depth is None
+
+
+def test_a_configured_depth_is_kept_and_a_wrong_one_refused(tmp_path):
+    from ml.config import TrainConfig
+
+    assert TrainConfig(sample_depth=14).sample_depth == 14
+    with pytest.raises(ValueError, match="sample_depth"):
+        TrainConfig(sample_depth=40)
+
+
+def test_the_predictor_reads_16_bit_images_with_the_models_depth(tmp_path):
+    import torch
+
+    from ml.config import TrainConfig
+    from ml.predict import Predictor, build_model
+
+    config = TrainConfig.from_preset("fast", image_size=32, pretrained=False, sample_depth=12)
+    model = build_model(config).eval()
+    predictor = Predictor.from_model(model, config, torch.device("cpu"))
+    dim = gradient(800)
+    as_twelve_bit = (dim.astype(np.float64) * 255 / 4095).round().astype(np.uint8)  # what a 12-bit reading gives
+    own_depth = (dim.astype(np.float64) * 255 / 1023).round().astype(np.uint8)
+
+    [deep] = predictor.predict([Image.fromarray(dim)])
+    [twelve] = predictor.predict([Image.fromarray(as_twelve_bit)])
+    [ten] = predictor.predict([Image.fromarray(own_depth)])
+
+    same = np.abs(deep.anomaly_map - twelve.anomaly_map).max()
+    other = np.abs(deep.anomaly_map - ten.anomaly_map).max()  # the per-image reading (10-bit) differs
+    assert deep.score == pytest.approx(twelve.score, abs=1e-7) and same < 1e-7 < other

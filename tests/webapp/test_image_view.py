@@ -110,3 +110,20 @@ def test_the_migration_redraws_the_black_thumbnails_of_images_stored_before(api_
 
     with default_storage.open(image.thumbnail.name, "rb") as handle:
         assert np.asarray(PILImage.open(handle)).max() >= 250
+
+
+def test_the_view_reads_a_dim_frame_as_the_active_model_does(api_client, project):
+    from .factories import ModelVersionFactory
+
+    values = np.full((60, 80), 200, dtype=np.uint16)
+    values[20:40, 20:40] = 800  # a dark part under a 12-bit camera: its own depth would be 10 bits
+    out = io.BytesIO()
+    PILImage.fromarray(values).save(out, format="PNG")
+    body = upload(api_client, project, "dark.png", out.getvalue())
+    assert decoded(api_client.get(body["view_url"])).max() == 199  # no model: read by its own depth (800 / 1023)
+
+    version = ModelVersionFactory(project=project, is_active=True, sample_depth=12)
+
+    view = decoded(api_client.get(body["view_url"]))
+    assert view.max() == round(800 * 255 / 4095)  # as the model reads it: dark
+    assert api_client.get(f"/api/v1/models/{version.id}/").json()["sample_depth"] == 12

@@ -282,6 +282,16 @@ def test_a_version_that_gives_every_image_one_score_is_not_activated_and_says_wh
     assert detail["metrics"]["score_range"] == [0.25, 0.25]
 
 
+def test_the_version_keeps_the_depth_fit_read_16_bit_images_with(tproject, fake_ml, sent, owner_client):
+    fake_ml.sample_depth = 12
+
+    run_training_job(new_job(tproject).id, worker="w")
+
+    v1 = ModelVersion.objects.get(project=tproject, version=1)
+    assert v1.sample_depth == 12
+    assert owner_client.get(f"/api/v1/models/{v1.id}/").json()["sample_depth"] == 12
+
+
 def test_the_active_version_is_compared_on_todays_test_split(tproject, fake_ml, sent):
     run_training_job(new_job(tproject).id, worker="w")
     ModelVersion.objects.filter(project=tproject).update(metrics={"image_auroc": 1.0})

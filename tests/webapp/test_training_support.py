@@ -9,6 +9,7 @@ Other test modules import the fixtures from here.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,7 @@ class FakeFit:
     checkpoint_bytes: bytes = b"good"
     error: Exception | None = None
     during: object = None  # callable run in the middle of training (e.g. new labels arrive)
+    sample_depth: int | None = None  # what fit decided for 16-bit images
     calls: list = field(default_factory=list)
 
     def __call__(self, cfg, samples, out_dir, on_progress=None, should_stop=None, eval_samples=None):
@@ -131,6 +133,8 @@ class FakeFit:
                 },
                 "seconds": 0.1,
                 "metrics": metrics or {},
+                # the config trained: fit decides sample_depth from 16-bit training images (ml.data.training_depth)
+                "config": dataclasses.replace(cfg, sample_depth=self.sample_depth),
             },
         )()
 

@@ -250,9 +250,10 @@ _BROWSER_FORMATS = ("PNG", "JPEG", "BMP")
 _BROWSER_MODES = ("L", "RGB", "1", "P")
 
 
-def view_png(handle) -> bytes | None:
+def view_png(handle, depth: int | None = None) -> bytes | None:
     """The full-resolution PNG a browser shows of a stored image (ml.pixels.to_8bit: the pixels the model is
-    given), or None when the stored file already is that and can be sent as it is."""
+    given; `depth`: the active model's sample_depth), or None when the stored file already is that and can be
+    sent as it is."""
     with PILImage.open(handle) as opened:
         native = (
             opened.format in _BROWSER_FORMATS
@@ -263,7 +264,7 @@ def view_png(handle) -> bytes | None:
         if native:
             return None
         opened.load()
-        view = to_8bit(opened)
+        view = to_8bit(opened, depth)
     out = io.BytesIO()
     view.save(out, format="PNG", compress_level=1)  # speed over size: it is made on each request
     return out.getvalue()

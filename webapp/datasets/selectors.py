@@ -89,6 +89,14 @@ def active_model(project: Project) -> ActiveModel | None:
     return ActiveModel(*row) if row else None
 
 
+def active_sample_depth(project_id: int) -> int | None:
+    """The bits per sample the project's active model reads 16-bit images with (None: none, or its own)."""
+    from webapp.training.models import ModelVersion
+
+    active = ModelVersion.objects.filter(project_id=project_id, is_active=True)
+    return active.values_list("sample_depth", flat=True).first()
+
+
 def images_for_project(project: Project, model: ActiveModel | None) -> QuerySet[Image]:
     """Gallery queryset: `score` (active model's prediction, null without one) and `threshold` annotated,
     the active prediction prefetched into `active_predictions` (one query per page, no N+1)."""

@@ -23,10 +23,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from PIL import Image as PILImage
 
 from ml.metrics import is_defective, normalise
-from ml.pixels import to_rgb
 from webapp.core.exceptions import (
     Conflict,
     InvalidInput,
@@ -51,12 +49,6 @@ def active_version(project: Project) -> ModelVersion:
     if version is None:
         raise Conflict("The project has no active model yet; train one first.")
     return version
-
-
-def _rgb_array(image: PILImage.Image):
-    import numpy as np
-
-    return np.asarray(to_rgb(image))
 
 
 def store_bytes(name: str, data: bytes) -> str:
@@ -151,13 +143,15 @@ def predict_uploads(*, project: Project, uploads: list[Upload]) -> dict:
             f"{len(uploads)} files sent; at most {settings.PREDICT_MAX_FILES} per request "
             "(use inference batches for more)."
         )
-    arrays = []
+    images = []
     for upload in uploads:
         try:
-            arrays.append(_rgb_array(open_checked(upload.read()).image))  # upright: EXIF orientation applied
+            # upright (EXIF orientation applied), in its own mode: the Predictor reads 16-bit images with the
+            # version's sample_depth, as training and batches do
+            images.append(open_checked(upload.read()).image)
         except ServiceError as exc:
             raise type(exc)(f"{upload.filename}: {exc.detail}") from exc
-    results = engine.predictor_for(version).predict(arrays, batch_size=settings.INFERENCE_BATCH_SIZE)
+    results = engine.predictor_for(version).predict(images, batch_size=settings.INFERENCE_BATCH_SIZE)
     scores = [normalise(result.score) for result in results]
     return {
         "model": version.id,

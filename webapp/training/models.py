@@ -98,6 +98,9 @@ class ModelVersion(models.Model):
     image_height = models.PositiveIntegerField(null=True, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)
     tiling = models.CharField(max_length=8, default="off")
+    # Bits per sample the version reads 16-bit images with (ml.pixels); null: its training images were 8-bit, or
+    # it was trained before (each image by its own depth).
+    sample_depth = models.PositiveSmallIntegerField(null=True, blank=True)
     threshold = models.FloatField()
     is_active = models.BooleanField(default=False)
     checkpoint = models.FileField(max_length=255)

@@ -270,6 +270,8 @@ def _store_version(job: TrainingJob, cfg, result, samples: SampleSet, on_scored=
                 image_height=cfg.image_height,
                 image_width=cfg.image_width,
                 tiling=cfg.tiling,
+                # as fit read 16-bit images (it decides from the training images when the config leaves it open)
+                sample_depth=getattr(getattr(result, "config", None) or cfg, "sample_depth", None),
                 threshold=float(threshold),
                 checkpoint=name,
                 metrics={**metrics, "compared_with": comparison},

@@ -226,7 +226,8 @@ class ImageThumbnailView(_ImageFileBase):
 
 class ImageViewView(_ImageFileBase):
     """What the browser shows: the image at full resolution, 8 bits per channel, as the model sees it (16-bit,
-    float and TIFF images rendered to PNG by ml.pixels; other files sent as stored)."""
+    float and TIFF images rendered to PNG by ml.pixels, with the active model's sample_depth; other files sent
+    as stored)."""
 
     @extend_schema(
         tags=["images"],
@@ -235,7 +236,7 @@ class ImageViewView(_ImageFileBase):
     def get(self, request, pk):
         image = self.member_image(request, pk)
         with files.open_stored(image.file.name) as handle:
-            rendered = imaging.view_png(handle)
+            rendered = imaging.view_png(handle, selectors.active_sample_depth(image.project_id))
         if rendered is None:
             return super().get(request, pk)
         response = HttpResponse(rendered, content_type="image/png")

@@ -237,6 +237,12 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     )
     image_width = serializers.SerializerMethodField(help_text="Working resolution (width) the version was trained at.")
     tiling = serializers.CharField(read_only=True, help_text='"off" or the tile grid "RxC" it was trained with.')
+    sample_depth = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Bits per sample the version reads 16-bit and 32-bit images with (the largest depth its training "
+        "images use, docs/api.md 'What the model sees'); null when they were 8-bit, or for versions trained before.",
+    )
 
     class Meta:
         model = ModelVersion
@@ -252,6 +258,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "image_height",
             "image_width",
             "tiling",
+            "sample_depth",
             "threshold",
             "is_active",
             "created_at",
