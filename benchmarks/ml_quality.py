@@ -60,7 +60,8 @@ def evaluate(predictor: Predictor, config: TrainConfig, test: list) -> dict:
     with torch.inference_mode():
         for start in range(0, len(test), 16):
             chunk = test[start : start + 16]
-            output = predictor.model(torch.stack([image_to_tensor(s.image_path, config.image_size) for s in chunk]))
+            batch = [image_to_tensor(s.image_path, config.image_size, config.sample_depth) for s in chunk]
+            output = predictor.model(torch.stack(batch))
             for name in VARIANTS:
                 scores[name].extend(torch.sigmoid(image_logit(output, name)).tolist())
             amap = output.anomaly_map[:, 0]
