@@ -347,6 +347,8 @@ def quality_warnings(metrics: dict[str, Any] | None, backbone: str | None = None
       are worse than a coin. Retrain (more good images, masks on a few defects, supervised mode) before use.
     - ``chance``: test image AUROC exactly 0.5, the model tells defective from good no better than a coin; most
       often it gives every image the same score (``score_range`` says so), as when its images reach it blank.
+    - ``read_16_bit_blank``: the web app's mark on versions trained before 16-bit images were read by
+      ml.pixels (they saw them white); train again.
     - ``non_commercial_backbone``: the backbone's weights carry a non-commercial licence (ml.registry).
     """
     warnings = []
@@ -372,6 +374,14 @@ def quality_warnings(metrics: dict[str, Any] | None, backbone: str | None = None
                 + (f"; it gives every test image the same score ({lo:.4f})" if same else "")
                 + ". The studio does not activate such a version by itself; check that the images show the parts "
                 "(open a few in the labeller), add labelled defects or good images and retrain.",
+            }
+        )
+    if metrics.get("read_16_bit_blank"):
+        warnings.append(
+            {
+                "code": "read_16_bit_blank",
+                "detail": "Trained before 16-bit images were read correctly: this version saw its 16-bit training "
+                "images as blank pictures, so its scores of them mean little. Train a new version.",
             }
         )
     if backbone is not None:

@@ -28,7 +28,8 @@ PORT="${PORT:-8000}"
 WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 
 $PY manage.py migrate --noinput
-$PY manage.py collectstatic --noinput --verbosity 0
+# --clear: an upgrade whose files are older than the last copy (an unpacked archive, rsync -a) is still served new.
+$PY manage.py collectstatic --noinput --clear --verbosity 0
 $PY manage.py ensure_admin
 $PY manage.py clean_scratch
 $PY manage.py runtime_info

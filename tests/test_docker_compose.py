@@ -128,3 +128,8 @@ def test_the_web_server_keeps_idle_connections_longer_than_clients_poll():
     (tests/integration/test_keepalive.py runs the stack with the same flag)."""
     for script in (ROOT / "scripts/run.sh", DOCKER / "entrypoint.sh"):
         assert re.search(r"gunicorn [^&;]*--keep-alive 15", script.read_text(), re.S), script
+
+
+def test_an_upgrade_serves_the_new_front_end_even_when_its_files_look_older():
+    # collectstatic skips a file whose copy is newer than the source: an unpacked release kept the old scripts
+    assert re.search(r"manage\.py collectstatic [^\n]*--clear", (ROOT / "scripts/run.sh").read_text())

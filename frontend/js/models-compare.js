@@ -88,7 +88,7 @@ function show(cfg, data, metrics) {
   byTestId("changed-list").replaceChildren(
     ...changed.map((i) =>
       heatThumb({
-        src: `/api/v1/images/${i.image}/thumbnail/`,
+        src: i.thumbnail_url,
         alt: i.filename,
         href: `${cfg.urls.labellerPrefix}${i.image}/`,
         testid: "changed-image",

@@ -127,3 +127,43 @@ def test_the_view_reads_a_dim_frame_as_the_active_model_does(api_client, project
     view = decoded(api_client.get(body["view_url"]))
     assert view.max() == round(800 * 255 / 4095)  # as the model reads it: dark
     assert api_client.get(f"/api/v1/models/{version.id}/").json()["sample_depth"] == 12
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_a_stored_images_mode_is_read_from_its_head_on_object_storage_too(s3_storage, fmt):
+    from webapp.datasets import files
+
+    out = io.BytesIO()
+    PILImage.fromarray(np.zeros((3000, 20), dtype=np.uint16) + 7).save(out, format=fmt)
+    name = s3_storage.save(f"images/ab/x.{fmt.lower()}", io.BytesIO(out.getvalue()))
+
+    head = files.read_head(name, 1024)
+
+    assert head == out.getvalue()[:1024] and files.stored_mode(name).startswith("I;16")
+
+
+def test_a_thumbnail_url_names_its_drawing_rule_and_stays_cached_for_good(api_client, project):
+    from webapp.datasets.imaging import THUMBNAIL_RULE
+
+    body = upload(api_client, project, "cam.png", twelve_bit("PNG"))
+
+    assert body["thumbnail_url"].endswith(f"/thumbnail/?v={THUMBNAIL_RULE}")  # a new rule, a new URL
+    response = api_client.get(body["thumbnail_url"])
+    assert response.status_code == 200 and "immutable" in response["Cache-Control"]
+    assert api_client.get(body["thumbnail_url"].replace("?v=", "?w=")).status_code == 400  # other keys still 400
+
+
+def test_a_rendered_view_is_asked_again_and_answered_304_until_the_active_model_changes(api_client, project):
+    from .factories import ModelVersionFactory
+
+    body = upload(api_client, project, "cam.png", twelve_bit("PNG"))
+    first = api_client.get(body["view_url"])
+    assert first["Cache-Control"] == "private, no-cache" and first["ETag"]
+
+    again = api_client.get(body["view_url"], HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+
+    ModelVersionFactory(project=project, is_active=True, sample_depth=16)  # reads the same file another way
+    changed = api_client.get(body["view_url"], HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
+    assert decoded(changed).max() == round(4095 * 255 / 65535)

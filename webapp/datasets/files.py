@@ -116,3 +116,36 @@ def open_stored(name: str):
         return default_storage.open(name, "rb")
     except OSError as exc:
         raise Http404("The file is missing from storage.") from exc
+
+
+def read_head(name: str, size: int = 65536) -> bytes:
+    """The first `size` bytes of a stored file, without fetching the rest: a ranged GET on object storage
+    (django-storages' S3 backend reads a whole object on first access), a short read on a local disk.
+    Enough for Pillow to read a PNG's or a TIFF's header (its mode) when the header comes first."""
+    storage = getattr(default_storage, "_wrapped", default_storage)
+    if hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
+        from storages.utils import clean_name
+
+        key = storage._normalize_name(clean_name(name))
+        return storage.bucket.Object(key).get(Range=f"bytes=0-{size - 1}")["Body"].read()
+    with default_storage.open(name, "rb") as handle:
+        return handle.read(size)
+
+
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def stored_mode(name: str) -> str | None:
+    """The Pillow mode of a stored PNG or TIFF read from its header (None when the head does not tell: a TIFF
+    whose directory comes last is then opened whole)."""
+    import io
+
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(io.BytesIO(read_head(name))) as opened:
+            return opened.mode
+    except (OSError, SyntaxError, ValueError):
+        pass
+    with default_storage.open(name, "rb") as handle, PILImage.open(handle) as opened:
+        return opened.mode

@@ -214,6 +214,12 @@ def _reduced(image: PILImage.Image, side: int) -> PILImage.Image:
     return image.resize((max(1, width // factor), max(1, height // factor)), PILImage.Resampling.NEAREST)
 
 
+# The version of the rule thumbnails are drawn by (ml.pixels): part of thumbnail_url (`?v=`), so a browser that
+# cached an older drawing for a year (thumbnails are immutable per URL) asks for the new one. Bump it with a
+# migration that draws the stored thumbnails again (datasets 0006 did for rule 2).
+THUMBNAIL_RULE = 2
+
+
 def thumbnail_jpeg(image: PILImage.Image) -> bytes:
     """JPEG whose longest side is at most THUMBNAIL_SIDE (smaller images are not enlarged)."""
     thumb = to_8bit(_reduced(image, 2 * THUMBNAIL_SIDE))

@@ -10,6 +10,7 @@ from webapp.core.api.strict import StrictKeysMixin
 from webapp.core.query import MAX_ID
 
 from .. import defect_types
+from ..imaging import THUMBNAIL_RULE
 from ..models import Image, Label, Split
 from ..revisions import revision
 
@@ -84,7 +85,7 @@ class ImageSerializer(serializers.ModelSerializer):
         return self._url("image-file", image.pk)
 
     def get_thumbnail_url(self, image: Image) -> str:
-        return self._url("image-thumbnail", image.pk)
+        return f"{self._url('image-thumbnail', image.pk)}?v={THUMBNAIL_RULE}"
 
     def get_view_url(self, image: Image) -> str:
         return self._url("image-view", image.pk)

@@ -26,8 +26,6 @@ from .base import ProjectScopedMixin
 from .filters import ImageFilter
 
 IMMUTABLE = "private, max-age=31536000, immutable"
-# Renderings follow the software's rule (ml.pixels), which an upgrade may change: kept for a day.
-RENDERED = "private, max-age=86400"
 
 
 class _UnpaginatedPostSchema(AutoSchema):
@@ -217,7 +215,9 @@ class ImageThumbnailView(_ImageFileBase):
     """JPEG thumbnail, longest side at most 256 px."""
 
     field = "thumbnail"
-    cache_control = RENDERED  # a migration may draw it again by a newer rule
+    # `v` (thumbnail_url carries it): the drawing rule's version, imaging.THUMBNAIL_RULE; any value serves the
+    # stored thumbnail. A new rule is a new URL, so each URL's bytes never change.
+    query_params_allowed = ("v",)
 
     @extend_schema(tags=["images"], responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **errors(404)})
     def get(self, request, pk):
@@ -235,12 +235,20 @@ class ImageViewView(_ImageFileBase):
     )
     def get(self, request, pk):
         image = self.member_image(request, pk)
-        with files.open_stored(image.file.name) as handle:
-            rendered = imaging.view_png(handle, selectors.active_sample_depth(image.project_id))
-        if rendered is None:
-            return super().get(request, pk)
-        response = HttpResponse(rendered, content_type="image/png")
-        response["Cache-Control"] = RENDERED
+        depth = selectors.active_sample_depth(image.project_id)
+        # The rendering follows the active model's depth and the drawing rule: a browser asks again each time
+        # (no-cache) and gets 304 while neither changed.
+        etag = f'"{image.sha256[:20]}-{depth or 0}-{imaging.THUMBNAIL_RULE}"'
+        if request.headers.get("If-None-Match") == etag:
+            response = HttpResponse(status=304)
+        else:
+            with files.open_stored(image.file.name) as handle:
+                rendered = imaging.view_png(handle, depth)
+            if rendered is None:
+                return super().get(request, pk)
+            response = HttpResponse(rendered, content_type="image/png")
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
         return response
 
 

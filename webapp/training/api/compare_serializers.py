@@ -4,6 +4,7 @@ and the image metrics of both on the same images (webapp.training.selectors.comp
 from rest_framework import serializers
 
 from ml.metrics import compute_metrics, is_defective
+from webapp.datasets.imaging import THUMBNAIL_RULE
 
 from ..models import ModelVersion
 from .serializers import CommonMetricsSerializer, MetricsSerializer, ModelVersionSerializer
@@ -31,6 +32,7 @@ class ComparedImageSerializer(serializers.Serializer):
     is_defective_a = serializers.BooleanField(help_text="score_a >= threshold of version a")
     is_defective_b = serializers.BooleanField(help_text="score_b >= threshold of version b")
     changed = serializers.BooleanField(help_text="The two versions give this image different verdicts.")
+    thumbnail_url = serializers.CharField(help_text="The image's thumbnail (as in the image's own thumbnail_url).")
 
 
 class ComparisonSummarySerializer(serializers.Serializer):
@@ -58,7 +60,10 @@ class ComparisonSerializer(serializers.Serializer):
         for row in rows:
             da = bool(is_defective(row["score_a"], a.threshold))
             db = bool(is_defective(row["score_b"], b.threshold))
-            images.append({**row, "is_defective_a": da, "is_defective_b": db, "changed": da != db})
+            thumbnail = f"/api/v1/images/{row['image']}/thumbnail/?v={THUMBNAIL_RULE}"
+            images.append(
+                {**row, "is_defective_a": da, "is_defective_b": db, "changed": da != db, "thumbnail_url": thumbnail}
+            )
             summary["changed"] += da != db
             if row["label"] in ("good", "defective"):
                 truth = row["label"] == "defective"

@@ -226,6 +226,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     warnings = serializers.SerializerMethodField(
         help_text="[{code, detail}]: 'inverted' when the test image AUROC is below 0.5 (the model ranks defects "
         "below good parts), 'chance' when it is 0.5 (no better than a coin, e.g. one score for every image), "
+        "'read_16_bit_blank' for versions trained before 16-bit images were read correctly (train again), "
         "'non_commercial_backbone' for weights under a non-commercial licence."
     )
     image_size = serializers.IntegerField(
