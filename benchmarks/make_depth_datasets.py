@@ -23,7 +23,7 @@ SOURCE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "magne
 # name -> how an 8-bit value v is stored (16-bit containers: Pillow writes mode I;16)
 DEPTHS = {
     "8bit": lambda v: v.astype(np.uint8),
-    "12bit": lambda v: (v.astype(np.uint16) * 4095 + 127) // 255,  # 0..4095 in 16 bits, as a 12-bit camera
+    "12bit": lambda v: ((v.astype(np.uint32) * 4095 + 127) // 255).astype(np.uint16),  # 0..4095, as a 12-bit camera
     "16bit": lambda v: v.astype(np.uint16) * 257,  # 0..65535
 }
 
@@ -32,11 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default=str(SOURCE), help="an MVTec-layout folder with manifest.csv")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--variants", nargs="+", default=list(DEPTHS), choices=list(DEPTHS))
     args = parser.parse_args()
     source, out = Path(args.source), Path(args.out)
     with open(source / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    for name, store in DEPTHS.items():
+    for name in args.variants:
+        store = DEPTHS[name]
         folder = out / name
         written = []
         for row in tqdm(rows, desc=name, unit="image"):
