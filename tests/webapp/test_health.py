@@ -93,7 +93,7 @@ def test_health_says_when_the_storage_does_not_answer_and_no_worker_trains(anon_
     from django.core.files.storage import default_storage
 
     heartbeat.beat("infer@a", queues=["infer"])  # an infer-only worker: trainings wait for ever
-    monkeypatch.setattr(views, "_storage_checked", [0.0, "unknown"])
+    monkeypatch.setattr(views, "_probe", {"future": None, "started": -60.0, "state": "unknown"})
     monkeypatch.setattr(default_storage, "exists", lambda name: (_ for _ in ()).throw(ConnectionError("S3 down")))
 
     body = anon_client.get("/api/v1/health/").json()
@@ -161,3 +161,24 @@ def _wait_for(predicate, tries: int = 200) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_a_hung_storage_makes_health_say_error_within_a_second_not_after_its_timeouts(anon_client, monkeypatch):
+    import threading
+    import time
+
+    from django.core.files.storage import default_storage
+
+    released = threading.Event()
+    monkeypatch.setattr(views, "_probe", {"future": None, "started": -60.0, "state": "ok"})
+    monkeypatch.setattr(default_storage, "exists", lambda name: released.wait(30) or True)  # hangs until released
+    try:
+        started = time.monotonic()
+        body = anon_client.get("/api/v1/health/").json()
+        ready = anon_client.get("/api/v1/health/ready/")
+        waited = time.monotonic() - started
+    finally:
+        released.set()
+
+    assert body["storage"] == "error" and ready.status_code == 200
+    assert waited < 15  # not the 30 s hang: two requests, each waiting STORAGE_PROBE_WAIT_S for the one probe

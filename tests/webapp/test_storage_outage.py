@@ -120,3 +120,36 @@ def test_a_training_stopped_by_the_storage_says_so_in_words():
 
     assert failures.sentence(wrapped) == failures.STORAGE_DOWN
     assert failures.sentence(RuntimeError("shape mismatch")) == failures.GENERIC
+
+
+def test_a_storage_that_times_out_is_503_not_a_missing_file(api_client, project):
+    from botocore.exceptions import ReadTimeoutError
+
+    body = api_client.post(
+        f"/api/v1/projects/{project.pk}/images/",
+        {"files": [SimpleUploadedFile("a.png", image_bytes())]},
+        format="multipart",
+    ).json()[0]
+
+    timeout = ReadTimeoutError(endpoint_url="http://storage:9000/studio/x")
+    assert isinstance(timeout, OSError)  # what open_stored used to read as "missing": 404
+    with mock.patch.object(default_storage, "open", side_effect=timeout):
+        response = api_client.get(body["file_url"])
+
+    assert response.status_code == 503 and "not answering" in response.json()["detail"]
+
+
+def test_the_s3_client_gives_up_within_seconds(settings):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; c = s.AWS_S3_CLIENT_CONFIG; "
+        "print(c.connect_timeout, c.read_timeout, c.retries)"
+    )
+    env = {**os.environ, "AWS_STORAGE_BUCKET_NAME": "studio", "DEBUG": "true"}
+    env["DJANGO_SETTINGS_MODULE"] = "webapp.config.settings"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+    assert out.split(" ", 2)[:2] == ["3.0", "10.0"] and "'total_max_attempts': 2" in out

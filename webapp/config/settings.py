@@ -120,10 +120,12 @@ if AWS_STORAGE_BUCKET_NAME:
     # give up fast, and the request answers 503 (webapp.core.exceptions.is_storage_unreachable).
     from botocore.config import Config as _BotoConfig
 
+    # read_timeout is per socket read (a large file streams for as long as bytes keep coming); total_max_attempts
+    # counts the first try (botocore's max_attempts would count retries only).
     AWS_S3_CLIENT_CONFIG = _BotoConfig(
         connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=3.0),
-        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=20.0),
-        retries={"max_attempts": env.int("AWS_S3_MAX_ATTEMPTS", default=2), "mode": "standard"},
+        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=10.0),
+        retries={"total_max_attempts": env.int("AWS_S3_MAX_ATTEMPTS", default=2), "mode": "standard"},
     )
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}

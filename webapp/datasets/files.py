@@ -20,6 +20,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import Http404
 
+from webapp.core.exceptions import StorageUnavailable, is_storage_unreachable
+
 logger = logging.getLogger(__name__)
 
 
@@ -115,6 +117,8 @@ def open_stored(name: str):
     try:
         return default_storage.open(name, "rb")
     except OSError as exc:
+        if is_storage_unreachable(exc):  # a timeout of the object storage is an OSError too: 503, not 404
+            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise Http404("The file is missing from storage.") from exc
 
 

@@ -1,5 +1,10 @@
 """Auth token and health endpoints."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
 from django.contrib.auth.signals import user_logged_in
 from django.db import connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -118,25 +123,40 @@ def _database_ok() -> bool:
         return False
 
 
-_storage_checked: list = [0.0, "unknown"]  # (when, result) of this process's last storage probe
-STORAGE_CHECK_EVERY_S = 10.0
+STORAGE_CHECK_EVERY_S = 10.0  # a probe starts at most this often per process
+STORAGE_PROBE_WAIT_S = 1.0  # ...and a health request waits for it this long: slower counts as not answering
+_probe_lock = threading.Lock()
+_probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-probe")
+_probe: dict = {"future": None, "started": -STORAGE_CHECK_EVERY_S, "state": "unknown"}
+
+
+def _ask_storage() -> None:
+    from django.core.files.storage import default_storage
+
+    default_storage.exists("health-probe")  # one request on object storage
 
 
 def _storage_state() -> str:
-    """Whether the default storage answers (a listing of its root: one request on object storage)."""
-    import time
-
-    from django.core.files.storage import default_storage
-
-    now = time.monotonic()
-    if now - _storage_checked[0] < STORAGE_CHECK_EVERY_S:
-        return _storage_checked[1]
+    """Whether the default storage answers: ok | error. A hung storage (the probe still waiting after
+    STORAGE_PROBE_WAIT_S) is error at once; the probe runs in its own thread, one at a time, so health never
+    waits for the storage's own timeouts."""
+    with _probe_lock:
+        future = _probe["future"]
+        if future is None and time.monotonic() - _probe["started"] >= STORAGE_CHECK_EVERY_S:
+            future = _probe["future"] = _probe_pool.submit(_ask_storage)
+            _probe["started"] = time.monotonic()
+    if future is None:
+        return _probe["state"]
     try:
-        default_storage.exists("health-probe")
+        future.result(timeout=STORAGE_PROBE_WAIT_S)
         state = "ok"
+    except FutureTimeout:
+        return "error"  # still waiting: the next request reads its answer once it comes
     except Exception:  # noqa: BLE001 - health reports, never raises
         state = "error"
-    _storage_checked[:] = [now, state]
+    with _probe_lock:
+        if _probe["future"] is future:
+            _probe["future"], _probe["state"] = None, state
     return state
 
 
