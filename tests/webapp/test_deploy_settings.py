@@ -163,3 +163,14 @@ def test_two_data_folders_get_two_instance_names(tmp_path):
     first = settings_of("settings.INSTANCE_NAME", tmp_path / "a", DEBUG="true")
     second = settings_of("settings.INSTANCE_NAME", tmp_path / "b", DEBUG="true")
     assert first != second
+
+
+def test_a_worker_says_at_start_which_installation_it_takes_tasks_of(settings, caplog):
+    import logging
+
+    from webapp.config import celery as celery_config
+
+    with caplog.at_level(logging.INFO, logger="webapp.worker"):
+        celery_config._say_which_installation()
+
+    assert f"Instance {settings.INSTANCE_NAME}:" in caplog.text

@@ -139,7 +139,7 @@ def test_a_stored_images_mode_is_read_from_its_head_on_object_storage_too(s3_sto
 
     head = files.read_head(name, 1024)
 
-    assert head == out.getvalue()[:1024] and files.stored_mode(name).startswith("I;16")
+    assert head == out.getvalue()[:1024] and files.is_high_depth_file(name)
 
 
 def test_a_thumbnail_url_names_its_drawing_rule_and_stays_cached_for_good(api_client, project):

@@ -9,10 +9,9 @@ cache key prefix (INSTANCE_NAME) keeps two installations on one Redis from count
 """
 
 import logging
-import threading
 import time
 
-from celery import bootsteps
+from .periodic import PeriodicStep
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +66,16 @@ def live_workers(*, now: float | None = None, queue: str | None = None) -> list[
     return [name for name in live if queue in (queues.get(QUEUES_KEY.format(name)) or ())]
 
 
+def live_by_queue(queues=("train", "infer"), *, now: float | None = None) -> tuple[int, dict[str, int]]:
+    """(live workers, {queue: live workers consuming it}) from one read of the registry, beats and queues."""
+    from django.core.cache import cache
+
+    live = live_workers(now=now)
+    read = cache.get_many([QUEUES_KEY.format(name) for name in live]) if live else {}
+    consumed = [read.get(QUEUES_KEY.format(name)) or () for name in live]
+    return len(live), {queue: sum(queue in own for own in consumed) for queue in queues}
+
+
 def scheduler_ran(*, now: float | None = None) -> None:
     """The periodic dispatcher/reaper ran (sent by `celery beat`, run by a worker): the scheduling loop is alive."""
     from django.core.cache import cache
@@ -90,33 +99,19 @@ def scheduler_state(*, now: float | None = None) -> tuple[str, float | None]:
     return ("ok" if age <= 3 * float(settings.TRAINING_DISPATCH_INTERVAL_SECONDS) else "late"), age
 
 
-class WorkerHeartbeat(bootsteps.StartStopStep):
+class WorkerHeartbeat(PeriodicStep):
     """Worker bootstep (webapp/config/celery.py): a thread that beats while the worker runs."""
 
-    def __init__(self, worker, **kwargs):
-        super().__init__(worker, **kwargs)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    thread_name = "worker-heartbeat"
 
-    def start(self, worker) -> None:
-        hostname = worker.hostname
-        queues = list(worker.app.amqp.queues.consume_from)  # the -Q selection, or every declared queue
-        self._stop.clear()
+    def period(self) -> float:
+        return _period()
 
-        def loop() -> None:
-            while True:
-                try:
-                    beat(hostname, queues=queues)
-                except Exception:  # noqa: BLE001 - a missed beat must never stop the worker
-                    logger.warning("Worker heartbeat failed", exc_info=True)
-                if self._stop.wait(_period()):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="worker-heartbeat", daemon=True)
-        self._thread.start()
+    def tick(self, worker) -> None:
+        beat(worker.hostname, queues=list(worker.app.amqp.queues.consume_from))  # the -Q selection, or all
 
     def stop(self, worker) -> None:
-        self._stop.set()
+        super().stop(worker)
         try:
             forget(worker.hostname)
         except Exception:  # noqa: BLE001 - shutting down anyway

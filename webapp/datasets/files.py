@@ -12,9 +12,11 @@ under the name. A file found under its name with the wrong size (left by an olde
 trusted: it is written again.
 """
 
+import io
 import logging
 import os
 import uuid
+from contextlib import contextmanager
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -136,20 +138,28 @@ def read_head(name: str, size: int = 65536) -> bytes:
         return handle.read(size)
 
 
-HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-
-
-def stored_mode(name: str) -> str | None:
-    """The Pillow mode of a stored PNG or TIFF read from its header (None when the head does not tell: a TIFF
-    whose directory comes last is then opened whole)."""
-    import io
-
+@contextmanager
+def opened_header(name: str):
+    """A stored image opened by Pillow from its first bytes only (read_head): format, mode and info, no
+    pixels. A TIFF whose directory comes last is opened from the whole file instead."""
     from PIL import Image as PILImage
 
+    head = read_head(name)  # a storage error stays one (it is not a header Pillow cannot read)
     try:
-        with PILImage.open(io.BytesIO(read_head(name))) as opened:
-            return opened.mode
+        opened = PILImage.open(io.BytesIO(head))
     except (OSError, SyntaxError, ValueError):
-        pass
-    with default_storage.open(name, "rb") as handle, PILImage.open(handle) as opened:
-        return opened.mode
+        with default_storage.open(name, "rb") as handle, PILImage.open(handle) as whole:
+            yield whole
+        return
+    with opened:
+        yield opened
+
+
+def is_high_depth_file(name: str) -> bool:
+    """A stored PNG or TIFF of 16-bit, 32-bit or float samples (ml.pixels.is_high_depth), read from its header."""
+    from ml.pixels import is_high_depth
+
+    if not name.lower().endswith((".png", ".tif", ".tiff")):
+        return False
+    with opened_header(name) as opened:
+        return is_high_depth(opened)

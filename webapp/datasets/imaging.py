@@ -256,19 +256,21 @@ _BROWSER_FORMATS = ("PNG", "JPEG", "BMP")
 _BROWSER_MODES = ("L", "RGB", "1", "P")
 
 
-def view_png(handle, depth: int | None = None) -> bytes | None:
-    """The full-resolution PNG a browser shows of a stored image (ml.pixels.to_8bit: the pixels the model is
-    given; `depth`: the active model's sample_depth), or None when the stored file already is that and can be
-    sent as it is."""
+def browser_native(header: PILImage.Image) -> bool:
+    """True when a browser shows the stored file pixel for pixel as the model sees it (`header`: the file
+    opened by Pillow, no pixels needed): it is then sent as stored."""
+    return (
+        header.format in _BROWSER_FORMATS
+        and header.mode in _BROWSER_MODES
+        and "transparency" not in header.info
+        and (header.mode != "P" or "A" not in (header.palette.mode if header.palette else ""))
+    )
+
+
+def view_png(handle, depth: int | None = None) -> bytes:
+    """The full-resolution PNG a browser shows of a stored image that is not browser_native
+    (ml.pixels.to_8bit: the pixels the model is given; `depth`: the active model's sample_depth)."""
     with PILImage.open(handle) as opened:
-        native = (
-            opened.format in _BROWSER_FORMATS
-            and opened.mode in _BROWSER_MODES
-            and "transparency" not in opened.info
-            and (opened.mode != "P" or "A" not in (opened.palette.mode if opened.palette else ""))
-        )
-        if native:
-            return None
         opened.load()
         view = to_8bit(opened, depth)
     out = io.BytesIO()

@@ -24,8 +24,6 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image as PILImage
 
-from webapp.core.exceptions import StorageUnavailable
-
 logger = logging.getLogger(__name__)
 
 
@@ -150,18 +148,6 @@ def local_path(name: str, scratch_dir: Path) -> str:
     return str(target)
 
 
-def read_failure(name: str, exc: Exception) -> Exception:
-    """What a failed read of a stored file means: StorageUnavailable while storage cannot even say whether the
-    file exists (or says it does), FileNotFoundError when it is gone."""
-    try:
-        exists = default_storage.exists(name)
-    except Exception:  # noqa: BLE001 - storage unreachable
-        exists = True
-    if not exists:
-        return FileNotFoundError(f"{name} is missing from storage")
-    return StorageUnavailable(f"{type(exc).__name__}: {exc}")
-
-
 CHECKPOINT_CACHE = "checkpoints"  # DATA_DIR/tmp/checkpoints: this machine's copies of stored checkpoints
 
 
@@ -242,10 +228,7 @@ def predictor_for(model_version) -> Any:
         if cached is not None:
             _predictors.move_to_end(model_version.id)
             return cached
-        try:
-            path = local_checkpoint(model_version.checkpoint.name)
-        except Exception as exc:
-            raise read_failure(model_version.checkpoint.name, exc) from exc
+        path = local_checkpoint(model_version.checkpoint.name)
         predictor = load_predictor(path, resolve_device())
         _predictors[model_version.id] = predictor
         while len(_predictors) > max(1, settings.PREDICTOR_CACHE_SIZE):

@@ -31,6 +31,7 @@ from webapp.core.exceptions import (
     PayloadTooLarge,
     ServiceError,
     UnsupportedMediaType,
+    is_storage_unreachable,
     none_accepted,
 )
 from webapp.core.queue import enqueue
@@ -299,22 +300,22 @@ def _predict_one(predictor, path: str):
 
 
 def _local_files(items, scratch) -> list[str | None]:
-    """Local paths of the items' files; None for a file gone from storage (that item fails on its own).
-    Raises engine.StorageUnavailable when storage does not answer."""
+    """Local paths of the items' files; None for a file storage cannot give (gone): that item fails on its own.
+    A storage that does not answer (webapp.core.exceptions.is_storage_unreachable) raises."""
     paths = []
     for item in items:
         try:
             paths.append(engine.local_path(item.file.name, scratch))
         except Exception as exc:
-            failure = engine.read_failure(item.file.name, exc)
-            if not isinstance(failure, FileNotFoundError):
-                raise failure from exc
+            if is_storage_unreachable(exc):
+                raise
+            logger.warning("Inference item %s: %s", item.id, exc)
             paths.append(None)
     return paths
 
 
 WAITING_FOR_STORAGE = "Waiting for the storage"
-MISSING_FILE = "The uploaded file is missing from storage."
+MISSING_FILE = "The uploaded file could not be read from storage (it is gone)."
 
 
 def _wait_for_storage(batch: InferenceBatch, exc: Exception) -> int:
@@ -351,11 +352,10 @@ def run_inference_chunk(batch_id: int, chunk: int) -> int:
     try:
         predictor = engine.predictor_for(batch.model_version)
         paths = _local_files(items, scratch)
-    except engine.StorageUnavailable as exc:
-        shutil.rmtree(scratch, ignore_errors=True)
-        return _wait_for_storage(batch, exc)
     except Exception as exc:  # noqa: BLE001 - no chunk can succeed without the model: fail visibly, never loop
         shutil.rmtree(scratch, ignore_errors=True)
+        if is_storage_unreachable(exc):
+            return _wait_for_storage(batch, exc)
         logger.exception("Inference batch %s: model version %s cannot be loaded", batch_id, batch.model_version_id)
         InferenceBatch.objects.filter(id=batch_id, status__in=ACTIVE_STATUSES).update(
             status=JobStatus.FAILED,

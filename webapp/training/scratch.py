@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import threading
 import time
 from pathlib import Path
 
-from celery import bootsteps
 from django.conf import settings
+
+from webapp.core.periodic import PeriodicStep
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +88,14 @@ def clean_checkpoint_copies(folder: Path, *, now: float) -> list[str]:
     return removed
 
 
-class ScratchCleaner(bootsteps.StartStopStep):
+class ScratchCleaner(PeriodicStep):
     """Worker bootstep (webapp/config/celery.py): cleans this machine's scratch at start, then periodically,
     whichever queues the worker consumes (a train-only GPU worker never runs `dispatch_and_reap`)."""
 
-    def __init__(self, worker, **kwargs):
-        super().__init__(worker, **kwargs)
-        self._stop = threading.Event()
+    thread_name = "scratch-cleaner"
 
-    def start(self, worker) -> None:
-        self._stop.clear()
+    def period(self) -> float:
+        return max(1.0, float(settings.SCRATCH_CLEAN_INTERVAL_SECONDS))
 
-        def loop() -> None:
-            while True:
-                try:
-                    clean_stale_scratch()
-                except Exception:  # noqa: BLE001 - a failed clean-up must never stop the worker
-                    logger.warning("Scratch clean-up failed", exc_info=True)
-                if self._stop.wait(max(1.0, float(settings.SCRATCH_CLEAN_INTERVAL_SECONDS))):
-                    return
-
-        threading.Thread(target=loop, name="scratch-cleaner", daemon=True).start()
-
-    def stop(self, worker) -> None:
-        self._stop.set()
+    def tick(self, worker) -> None:
+        clean_stale_scratch()

@@ -164,8 +164,7 @@ def health_report() -> dict:
     """Database, broker and storage reachability and the live workers (from heartbeats, never a ping)."""
     broker_ok = queue.broker_reachable(timeout=HEALTH_BROKER_TIMEOUT_S)
     try:
-        workers = len(heartbeat.live_workers()) if broker_ok else 0
-        by_queue = {name: len(heartbeat.live_workers(queue=name)) if broker_ok else 0 for name in ("train", "infer")}
+        workers, by_queue = heartbeat.live_by_queue() if broker_ok else (0, {"train": 0, "infer": 0})
     except Exception:  # noqa: BLE001 - health reports, never raises
         workers, by_queue = 0, {"train": 0, "infer": 0}
     try:

@@ -194,7 +194,9 @@ class _ImageFileBase(StrictQueryMixin, APIView):
         return image
 
     def get(self, request, pk):
-        name = getattr(self.member_image(request, pk), self.field).name
+        return self.stored_file(getattr(self.member_image(request, pk), self.field).name)
+
+    def stored_file(self, name: str) -> FileResponse:
         response = FileResponse(files.open_stored(name), content_type=content_type_for(name))
         response["Cache-Control"] = self.cache_control
         return response
@@ -235,6 +237,11 @@ class ImageViewView(_ImageFileBase):
     )
     def get(self, request, pk):
         image = self.member_image(request, pk)
+        name = image.file.name
+        if not name.lower().endswith((".tif", ".tiff")):  # TIFF is never shown as stored
+            with files.opened_header(name) as header:  # the first bytes only (a ranged GET on S3)
+                if imaging.browser_native(header):
+                    return self.stored_file(name)
         depth = selectors.active_sample_depth(image.project_id)
         # The rendering follows the active model's depth and the drawing rule: a browser asks again each time
         # (no-cache) and gets 304 while neither changed.
@@ -242,11 +249,8 @@ class ImageViewView(_ImageFileBase):
         if request.headers.get("If-None-Match") == etag:
             response = HttpResponse(status=304)
         else:
-            with files.open_stored(image.file.name) as handle:
-                rendered = imaging.view_png(handle, depth)
-            if rendered is None:
-                return super().get(request, pk)
-            response = HttpResponse(rendered, content_type="image/png")
+            with files.open_stored(name) as handle:
+                response = HttpResponse(imaging.view_png(handle, depth), content_type="image/png")
         response["ETag"] = etag
         response["Cache-Control"] = "private, no-cache"
         return response

@@ -12,11 +12,11 @@ def redraw(apps, schema_editor):
     Image = apps.get_model("datasets", "Image")
     done = set()
     for name, thumbnail in Image.objects.exclude(thumbnail="").values_list("file", "thumbnail").iterator():
-        if thumbnail in done or not name.lower().endswith((".png", ".tif", ".tiff")):
+        if thumbnail in done:
             continue
         done.add(thumbnail)
         try:
-            if files.stored_mode(name) not in files.HIGH_DEPTH_MODES:  # the header only (a ranged GET on S3)
+            if not files.is_high_depth_file(name):  # the header only (a ranged GET on S3)
                 continue
             with default_storage.open(name, "rb") as handle, PILImage.open(handle) as opened:
                 opened.load()

@@ -20,8 +20,7 @@ def mark(apps, schema_editor):
     def high_depth(name: str) -> bool:
         if name not in known:
             try:
-                deep = name.lower().endswith((".png", ".tif", ".tiff"))
-                known[name] = deep and files.stored_mode(name) in files.HIGH_DEPTH_MODES
+                known[name] = files.is_high_depth_file(name)
             except Exception:  # noqa: BLE001 - a file missing or unreadable tells nothing
                 known[name] = False
         return known[name]
